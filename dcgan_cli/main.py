@@ -1,0 +1,41 @@
+"""The ``dcgan`` command: one sub-command per module in this package."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from dcgan_cli import data_command, sample_command, train_command
+from dcgan_cli.errors import USER_ERRORS, CommandError
+
+COMMANDS = [data_command, train_command, sample_command]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dcgan", description="The CNTK 206B DCGAN on MNIST: data, training, sampling."
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS:
+        command.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    try:
+        return int(args.run(args) or 0)
+    except CommandError as error:
+        parser.exit(2, f"dcgan {args.command}: error: {error}\n")
+    except USER_ERRORS as error:
+        parser.exit(1, f"dcgan {args.command}: error: {error}\n")
+    except KeyboardInterrupt:
+        parser.exit(130, f"dcgan {args.command}: interrupted\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""The training run: resume, iterate, report, checkpoint, stop on request.
+
+``train`` is what the CLI and the Celery task both call. It owns the run folder
+(``<run_dir>/checkpoints/``); everything about how progress is shown or stored is left to the
+caller's hooks.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import torch
+
+from shared_models.checkpoint import (
+    CheckpointError,
+    Manifest,
+    checkpoint_path,
+    latest_checkpoint,
+    load_checkpoint,
+    prune_checkpoints,
+    remove_stale_temp_files,
+    save_checkpoint,
+)
+from shared_models.config import (
+    DiscriminatorConfig,
+    GeneratorConfig,
+    TrainConfig,
+    from_dict,
+)
+from shared_models.data.datasets import ImageData
+from shared_models.training.trainer import Trainer
+
+log = logging.getLogger(__name__)
+
+# TrainConfig fields that only steer the run, not the arithmetic: a resumed run may change them.
+RUNTIME_FIELDS = {"iterations", "checkpoint_every", "keep_checkpoints", "log_every"}
+
+
+class ResumeMismatch(ValueError):
+    """The requested configuration differs from the checkpoint being resumed."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    total: int
+    elapsed_s: float  # this session's training time
+    iterations_per_s: float
+    d_loss: float  # mean over the iterations since the previous report
+    g_loss: float
+    checkpoint: Path | None
+
+    @property
+    def eta_s(self) -> float | None:
+        if self.iterations_per_s <= 0:
+            return None
+        return (self.total - self.step) / self.iterations_per_s
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    step: int
+    iterations: int
+    seconds: float
+    iterations_per_s: float
+    d_loss: float | None
+    g_loss: float | None
+    checkpoint: Path | None
+    stopped: bool
+    device: str
+
+
+@dataclass
+class TrainHooks:
+    should_stop: Callable[[], bool] | None = None  # checked before every iteration
+    on_progress: Callable[[Progress], None] | None = None  # at most every progress_every_s
+    on_log: Callable[[Progress], None] | None = None  # the tutorial's printouts
+    on_checkpoint: Callable[[Manifest], None] | None = None
+    on_start: Callable[[Trainer], None] | None = None
+    progress_every_s: float = 1.0
+
+
+def train(
+    train_config: TrainConfig,
+    data: ImageData,
+    run_dir: Path,
+    *,
+    generator_config: GeneratorConfig | None = None,
+    discriminator_config: DiscriminatorConfig | None = None,
+    device: torch.device | None = None,
+    resume: bool = False,
+    hooks: TrainHooks | None = None,
+) -> TrainResult:
+    hooks = hooks or TrainHooks()
+    device = device or torch.device("cpu")
+    generator_config = generator_config or GeneratorConfig()
+    discriminator_config = discriminator_config or DiscriminatorConfig()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp_files(run_dir)
+
+    latest = latest_checkpoint(run_dir) if resume else None
+    if latest is not None:
+        state, _ = load_checkpoint(latest.path)
+        check_resumable(state, train_config, generator_config, discriminator_config)
+        trainer = Trainer.from_state(state, data, device, train_config)
+        log.info("resuming %s from step %d (%s)", run_dir, trainer.step, latest.path.name)
+        if trainer.step == train_config.iterations and latest.final:
+            return _finished_result(trainer, latest.path, device)
+    else:
+        trainer = Trainer(train_config, generator_config, discriminator_config, data, device)
+    return _run(trainer, run_dir, hooks, latest.path if latest else None)
+
+
+def check_resumable(
+    state: dict,
+    train_config: TrainConfig,
+    generator_config: GeneratorConfig,
+    discriminator_config: DiscriminatorConfig,
+) -> None:
+    saved = from_dict(TrainConfig, state["train_config"])
+    differences = [
+        f"{f.name}: checkpoint {getattr(saved, f.name)!r}, "
+        f"requested {getattr(train_config, f.name)!r}"
+        for f in fields(TrainConfig)
+        if f.name not in RUNTIME_FIELDS and getattr(saved, f.name) != getattr(train_config, f.name)
+    ]
+    if from_dict(GeneratorConfig, state["generator_config"]) != generator_config:
+        differences.append("generator architecture")
+    if from_dict(DiscriminatorConfig, state["discriminator_config"]) != discriminator_config:
+        differences.append("discriminator architecture")
+    if int(state["step"]) > train_config.iterations:
+        differences.append(
+            f"iterations: checkpoint is already at step {state['step']}, "
+            f"requested {train_config.iterations}"
+        )
+    if differences:
+        raise ResumeMismatch("cannot resume: " + "; ".join(differences))
+
+
+def _run(
+    trainer: Trainer, run_dir: Path, hooks: TrainHooks, checkpoint: Path | None
+) -> TrainResult:
+    config = trainer.config
+    if hooks.on_start:
+        hooks.on_start(trainer)
+    start_step = trainer.step
+    # a resumed run's checkpoint counts as saved, unless the run is complete and needs its final
+    last_saved_step = trainer.step if checkpoint and trainer.step < config.iterations else -1
+    log_from = report_from = start_step
+    last_report = None
+    started = time.perf_counter()
+    next_report = started + hooks.progress_every_s
+    stopped = False
+
+    def progress(since: int) -> Progress:
+        elapsed = time.perf_counter() - started
+        done = trainer.step - start_step
+        d, g = trainer.mean_losses(since, trainer.step) if trainer.step > since else (0.0, 0.0)
+        return Progress(
+            trainer.step,
+            config.iterations,
+            elapsed,
+            done / elapsed if elapsed > 0 else 0.0,
+            d,
+            g,
+            checkpoint,
+        )
+
+    def save(final: bool, **extra: object) -> None:
+        nonlocal checkpoint, last_saved_step
+        trainer.elapsed_s = session_base + time.perf_counter() - started
+        manifest = _save(trainer, run_dir, final, extra)
+        checkpoint, last_saved_step = manifest.path, trainer.step
+        prune_checkpoints(run_dir, config.keep_checkpoints)
+        if hooks.on_checkpoint:
+            hooks.on_checkpoint(manifest)
+
+    session_base = trainer.elapsed_s
+    while trainer.step < config.iterations:
+        if hooks.should_stop and hooks.should_stop():
+            stopped = True
+            break
+        trainer.iteration()
+        step = trainer.step
+        if step % config.log_interval == 0 and hooks.on_log:
+            hooks.on_log(progress(log_from))
+            log_from = step
+        periodic = config.checkpoint_every and step % config.checkpoint_every == 0
+        if periodic and step < config.iterations:
+            save(final=False)
+        now = time.perf_counter()
+        if hooks.on_progress and (now >= next_report or step == config.iterations):
+            last_report = progress(report_from)
+            hooks.on_progress(last_report)
+            report_from, next_report = step, now + hooks.progress_every_s
+
+    if trainer.step != last_saved_step:
+        save(final=not stopped, **({"stopped": True} if stopped else {}))
+    seconds = time.perf_counter() - started
+    done = trainer.step - start_step
+    tail = max(start_step, trainer.step - config.log_interval)
+    d, g = trainer.mean_losses(tail, trainer.step) if trainer.step > tail else (None, None)
+    return TrainResult(
+        step=trainer.step,
+        iterations=config.iterations,
+        seconds=seconds,
+        iterations_per_s=done / seconds if seconds > 0 else 0.0,
+        d_loss=d,
+        g_loss=g,
+        checkpoint=checkpoint,
+        stopped=stopped,
+        device=trainer.device.type,
+    )
+
+
+def _save(trainer: Trainer, run_dir: Path, final: bool, extra: dict) -> Manifest:
+    path = checkpoint_path(run_dir, trainer.step)
+    try:
+        return save_checkpoint(trainer.state_dict(), path, final=final, extra=extra)
+    except OSError as error:
+        raise CheckpointError(
+            f"could not write checkpoint {path} at step {trainer.step}: "
+            f"{error.strerror or error}; the previous checkpoint is intact"
+        ) from error
+
+
+def _finished_result(trainer: Trainer, checkpoint: Path, device: torch.device) -> TrainResult:
+    tail = max(0, trainer.step - trainer.config.log_interval)
+    d, g = trainer.mean_losses(tail, trainer.step)
+    return TrainResult(
+        step=trainer.step,
+        iterations=trainer.config.iterations,
+        seconds=0.0,
+        iterations_per_s=0.0,
+        d_loss=d,
+        g_loss=g,
+        checkpoint=checkpoint,
+        stopped=False,
+        device=device.type,
+    )

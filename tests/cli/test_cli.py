@@ -1,0 +1,121 @@
+"""The ``dcgan`` command as a user runs it: a real process, real MNIST."""
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from shared_models.data import MNIST
+
+
+def dcgan(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
+    command = [sys.executable, "-m", "dcgan_cli.main", *args]
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
+        cwd=cwd,
+    )
+
+
+def assert_one_line_error(result, code: int, *fragments: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    for fragment in fragments:
+        assert fragment in last, last
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory, data_dir) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("cli") / "run"
+    result = dcgan(
+        "train", "--out", str(out), "--iterations", "50", "--batch-size", "8", "--seed", "1",
+        "--checkpoint-every", "20", "--json", "--data-dir", str(data_dir),
+    )
+    assert result.returncode == 0, result.stderr
+    return out, result
+
+
+def test_train_prints_the_tutorials_25_loss_lines_and_ends_with_json(trained_run):
+    out, result = trained_run
+    lines = result.stdout.strip().splitlines()
+    loss_lines = [line for line in lines if line.startswith("Minibatch ")]
+    assert len(loss_lines) == 25 and loss_lines[0].startswith("Minibatch 1-2: D loss")
+    summary = json.loads(lines[-1])
+    assert set(summary) == {
+        "iterations", "seconds", "iterations_per_s", "d_loss", "g_loss", "checkpoint",
+    }
+    assert summary["iterations"] == 50 and summary["iterations_per_s"] > 0
+    assert Path(summary["checkpoint"]).name == "step_0000050.pt"
+    assert "it/s" in result.stderr  # the progress bar shows the rate
+
+
+def test_resume_continues_the_run(trained_run, data_dir):
+    out, _ = trained_run
+    result = dcgan(
+        "train", "--out", str(out), "--iterations", "55", "--resume", "--json",
+        "--data-dir", str(data_dir),
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1])["iterations"] == 55
+
+
+def test_sample_writes_a_png_grid_and_raw_npz(trained_run, tmp_path):
+    out, _ = trained_run
+    png = dcgan("sample", str(out), "--out", str(tmp_path / "grid.png"), "--n", "10",
+                "--nrow", "5", "--seed", "4")
+    assert png.returncode == 0, png.stderr
+    image = Image.open(io.BytesIO((tmp_path / "grid.png").read_bytes()))
+    assert image.mode == "L" and image.size == (5 * 30 + 2, 2 * 30 + 2)
+    npz = dcgan("sample", str(out), "--out", str(tmp_path / "digits.npz"), "--seed", "4")
+    assert npz.returncode == 0, npz.stderr
+    images = np.load(tmp_path / "digits.npz")["images"]
+    assert images.shape == (64, 28, 28) and images.dtype == np.uint8
+    grid = np.asarray(image)
+    assert np.array_equal(grid[2:30, 2:30], images[0])  # same seed, same first digit
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "fragments"),
+    [
+        (["train"], 2, ["--out"]),
+        (["train", "--out", "x", "--iterations", "0"], 2, ["must be >= 1"]),
+        (["train", "--out", "x", "--fast", "--slow"], 2, ["not allowed with"]),
+        (["train", "--out", "x", "--dataset", "cifar"], 2, ["invalid choice"]),
+        (["sample", "missing.pt", "--out", "a.png"], 1, ["missing.pt", "no such checkpoint"]),
+        (["sample", "missing.pt", "--out", "a.txt"], 2, [".png or .npz"]),
+        (["sample", "missing.pt", "--out", "a.png", "--n", "5000"], 2, ["at most 1024"]),
+        (["frobnicate"], 2, ["invalid choice"]),
+    ],
+)
+def test_bad_arguments_give_one_clear_line(tmp_path, args, code, fragments):
+    assert_one_line_error(dcgan(*args, cwd=tmp_path), code, *fragments)
+
+
+def test_training_into_a_used_folder_needs_resume(trained_run, data_dir):
+    out, _ = trained_run
+    result = dcgan("train", "--out", str(out), "--iterations", "5", "--data-dir", str(data_dir))
+    assert_one_line_error(result, 2, "already holds checkpoints", "--resume")
+
+
+def test_data_reports_a_corrupt_file_by_name(tmp_path, data_dir):
+    raw = MNIST.raw_dir(tmp_path)
+    shutil.copytree(MNIST.raw_dir(data_dir), raw)
+    broken = raw / "train-images-idx3-ubyte.gz"
+    broken.write_bytes(broken.read_bytes()[:5000])
+    result = dcgan("data", "--data-dir", str(tmp_path))
+    assert_one_line_error(result, 1, str(broken), "cannot read")
+
+
+def test_data_dir_defaults_to_the_environment_variable(data_dir, tmp_path):
+    result = dcgan("data", "--json", env={"DCGAN_DATA_DIR": str(data_dir)}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    splits = json.loads(result.stdout)["splits"]
+    assert [s["images"] for s in splits] == [60000, 10000]
+    assert splits[0]["source"] == str(MNIST.raw_dir(data_dir))

@@ -1,0 +1,113 @@
+import pytest
+import torch
+from torch import nn
+
+from shared_models.config import DiscriminatorConfig, GeneratorConfig
+from shared_models.networks import Discriminator, Generator, count_parameters, init_weights
+
+
+def layer_shapes(model: nn.Module, *inputs: torch.Tensor) -> dict[str, tuple[int, ...]]:
+    shapes: dict[str, tuple[int, ...]] = {}
+    hooks = [
+        module.register_forward_hook(
+            lambda mod, args, out, name=name: shapes.__setitem__(name, tuple(out.shape))
+        )
+        for name, module in model.named_children()
+    ]
+    model(*inputs)
+    for hook in hooks:
+        hook.remove()
+    return shapes
+
+
+def test_generator_layer_shapes_follow_the_tutorial():
+    shapes = layer_shapes(Generator(), torch.rand(4, 100) * 2 - 1)
+    assert shapes == {
+        "fc1": (4, 1024),
+        "bn1": (4, 1024),
+        "fc2": (4, 6272),
+        "bn2": (4, 128, 7, 7),
+        "deconv1": (4, 128, 14, 14),
+        "bn3": (4, 128, 14, 14),
+        "deconv2": (4, 1, 28, 28),
+    }
+
+
+def test_discriminator_layer_shapes_follow_the_tutorial():
+    shapes = layer_shapes(Discriminator(), torch.rand(4, 1, 28, 28))
+    assert shapes == {
+        "conv1": (4, 1, 12, 12),
+        "bn1": (4, 1, 12, 12),
+        "conv2": (4, 64, 4, 4),
+        "bn2": (4, 64, 4, 4),
+        "fc1": (4, 1024),
+        "bn3": (4, 1024),
+        "fc2": (4, 1),
+    }
+
+
+def test_parameter_counts_are_pinned():
+    # G: 100*1024+1024 + 2*1024 + 1024*6272+6272 + 2*128 + 128*128*25+128 + 2*128 + 128*25+1
+    assert count_parameters(Generator()) == 6_947_713
+    # D: 25+1 + 2 + 25*64+64 + 2*64 + 1024*1024+1024 + 2*1024 + 1024+1
+    assert count_parameters(Discriminator()) == 1_054_493
+
+
+def test_generator_output_is_tanh_bounded_and_discriminator_gives_logits():
+    generator, discriminator = Generator().eval(), Discriminator().eval()
+    with torch.no_grad():
+        images = generator(torch.rand(8, 100) * 200 - 100)  # far outside [-1, 1]
+        logits = discriminator(images)
+    assert images.shape == (8, 1, 28, 28)
+    assert images.min() >= -1 and images.max() <= 1
+    assert logits.shape == (8,)
+    probabilities = discriminator.probability(images)
+    assert torch.all((probabilities > 0) & (probabilities < 1))
+
+
+def test_init_statistics_are_normal_0_002_with_zero_bias_and_unit_bn():
+    generator, discriminator = Generator(), Discriminator()
+    rng = torch.Generator().manual_seed(0)
+    init_weights(generator, rng)
+    init_weights(discriminator, rng)
+    for weight in (generator.fc2.weight, generator.deconv1.weight, discriminator.fc1.weight):
+        assert abs(weight.mean().item()) < 1e-3
+        assert weight.std().item() == pytest.approx(0.02, rel=0.01)
+    for module in (*generator.modules(), *discriminator.modules()):
+        if isinstance(module, nn.Linear | nn.Conv2d | nn.ConvTranspose2d):
+            assert torch.count_nonzero(module.bias) == 0
+        if isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+            assert torch.all(module.weight == 1) and torch.all(module.bias == 0)
+
+
+def test_init_is_reproducible_from_a_seed():
+    first, second = Generator(), Generator()
+    init_weights(first, torch.Generator().manual_seed(7))
+    init_weights(second, torch.Generator().manual_seed(7))
+    for a, b in zip(first.parameters(), second.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_conditional_networks_take_labels_and_refuse_to_run_without():
+    generator = Generator(GeneratorConfig(num_classes=10))
+    discriminator = Discriminator(DiscriminatorConfig(num_classes=10))
+    labels = torch.arange(4)
+    images = generator(torch.rand(4, 100), labels)
+    assert images.shape == (4, 1, 28, 28)
+    assert discriminator(images, labels).shape == (4,)
+    assert generator.fc1.in_features == 110 and discriminator.conv1.in_channels == 11
+    with pytest.raises(ValueError, match="conditional"):
+        generator(torch.rand(4, 100))
+
+
+@pytest.mark.parametrize(
+    ("factory", "message"),
+    [
+        (lambda: GeneratorConfig(nz=0), "nz must be >= 1"),
+        (lambda: GeneratorConfig(kernel=4), "kernel must be odd"),
+        (lambda: DiscriminatorConfig(image_size=8), "too small"),
+    ],
+)
+def test_bad_network_configs_are_rejected(factory, message):
+    with pytest.raises(ValueError, match=message):
+        factory()

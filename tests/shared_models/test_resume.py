@@ -1,0 +1,69 @@
+import pytest
+import torch
+
+from shared_models.checkpoint import iter_manifests
+from shared_models.training import ResumeMismatch, TrainHooks, train
+from tests.conftest import TINY_D, TINY_G, tiny_train_config
+
+CPU = torch.device("cpu")
+
+
+def run(config, data, run_dir, **kwargs):
+    return train(
+        config, data, run_dir, generator_config=TINY_G, discriminator_config=TINY_D, device=CPU,
+        **kwargs,
+    )
+
+
+def final_state(run_dir):
+    [final] = [m for m in iter_manifests(run_dir) if m.final]
+    return torch.load(final.path, weights_only=True)
+
+
+def test_stop_and_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, mnist_small):
+    config = tiny_train_config(iterations=8, checkpoint_every=3)
+    straight = run(config, mnist_small, tmp_path / "straight")
+    assert straight.step == 8 and not straight.stopped
+
+    stop_at = {"step": 5}
+    state = {"step": 0}
+    hooks = TrainHooks(
+        should_stop=lambda: state["step"] >= stop_at["step"],
+        on_progress=lambda p: state.update(step=p.step),
+        progress_every_s=0.0,
+    )
+    first = run(config, mnist_small, tmp_path / "resumed", hooks=hooks)
+    assert first.stopped and first.step == 5
+    assert not any(m.final for m in iter_manifests(tmp_path / "resumed"))
+    second = run(config, mnist_small, tmp_path / "resumed", resume=True)
+    assert second.step == 8 and not second.stopped
+
+    expected, actual = final_state(tmp_path / "straight"), final_state(tmp_path / "resumed")
+    for network in ("generator", "discriminator"):
+        for name, value in expected[network].items():
+            assert torch.equal(actual[network][name], value), f"{network}.{name} differs"
+    assert torch.equal(actual["loss_history"], expected["loss_history"])
+
+
+def test_resuming_a_finished_run_trains_nothing_and_keeps_one_final_model(tmp_path, mnist_small):
+    config = tiny_train_config(iterations=3)
+    first = run(config, mnist_small, tmp_path)
+    again = run(config, mnist_small, tmp_path, resume=True)
+    assert again.checkpoint == first.checkpoint and again.seconds == 0.0
+    assert [m.step for m in iter_manifests(tmp_path) if m.final] == [3]
+
+
+def test_resume_refuses_a_different_configuration(tmp_path, mnist_small):
+    run(tiny_train_config(iterations=3), mnist_small, tmp_path)
+    with pytest.raises(ResumeMismatch, match="batch_size: checkpoint 16, requested 8"):
+        run(tiny_train_config(iterations=6, batch_size=8), mnist_small, tmp_path, resume=True)
+
+
+def test_resume_can_extend_the_number_of_iterations(tmp_path, mnist_small):
+    run(tiny_train_config(iterations=3), mnist_small, tmp_path)
+    result = run(tiny_train_config(iterations=5), mnist_small, tmp_path, resume=True)
+    assert result.step == 5
+    finals = [m for m in iter_manifests(tmp_path) if m.final]
+    assert [m.step for m in finals] == [3, 5]
+    history = torch.load(finals[-1].path, weights_only=True)["loss_history"]
+    assert history.shape == (5, 2) and torch.all(history[3:] != 0)

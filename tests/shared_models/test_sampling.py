@@ -1,0 +1,70 @@
+import io
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from PIL import Image
+
+from shared_models.networks import Generator, init_weights
+from shared_models.sampling import generate_images, grid_shape, make_grid, render_grid
+from tests.conftest import TINY_G
+
+
+@pytest.fixture(scope="module")
+def generator() -> Generator:
+    model = Generator(TINY_G)
+    init_weights(model, torch.Generator().manual_seed(0))
+    # give BN non-trivial running stats, as after training
+    model.train()
+    with torch.no_grad():
+        model(torch.rand(64, TINY_G.nz) * 2 - 1)
+    return model.eval()
+
+
+def decode(png: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(png))
+
+
+def test_same_seed_same_bytes_different_seed_different_bytes(generator):
+    first = render_grid(generator, n=16, nrow=4, seed=5)
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+    assert render_grid(generator, n=16, nrow=4, seed=5) == first
+    assert render_grid(generator, n=16, nrow=4, seed=6) != first
+
+
+@pytest.mark.parametrize(("n", "nrow", "padding"), [(64, 8, 2), (10, 4, 0), (1, 8, 3), (7, 7, 1)])
+def test_grid_layout_matches_torchvision_make_grid(generator, n, nrow, padding):
+    images = generate_images(generator, n, seed=1)
+    ours = make_grid(images, nrow, padding)
+    theirs = torchvision.utils.make_grid(images[:, None].float(), nrow=nrow, padding=padding)[0]
+    assert ours.shape == tuple(theirs.shape) == grid_shape(n, nrow, padding)
+    assert np.array_equal(ours, theirs.to(torch.uint8).numpy())
+
+
+def test_png_is_grayscale_with_black_padding(generator):
+    image = decode(render_grid(generator, n=4, nrow=2, padding=2, seed=0))
+    assert image.mode == "L" and image.size == (62, 62)
+    pixels = np.asarray(image)
+    assert pixels[:2].max() == 0 and pixels[:, :2].max() == 0
+
+
+def test_tanh_range_maps_to_white_digits_on_black():
+    class Constant(Generator):
+        def forward(self, z, labels=None):
+            values = torch.tensor([-1.0, 0.0, 1.0]).repeat_interleave(28 * 28 // 3 + 1)
+            return values[: 28 * 28].view(1, 1, 28, 28).expand(z.shape[0], -1, -1, -1)
+
+    images = generate_images(Constant(TINY_G), 2, seed=0)
+    assert images.dtype == torch.uint8
+    assert {int(images.min()), int(images.max())} == {0, 255}
+    assert int(images[0, 0, 0]) == 0  # -1 is black background
+
+
+def test_sampling_leaves_the_generator_mode_and_stats_alone(generator):
+    generator.train()
+    before = {k: v.clone() for k, v in generator.state_dict().items()}
+    generate_images(generator, 8, seed=0)
+    assert generator.training
+    assert all(torch.equal(v, generator.state_dict()[k]) for k, v in before.items())
+    generator.eval()
