@@ -7,15 +7,34 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from dcgan_cli import data_command, sample_command, train_command
+from dcgan_cli import (
+    classifier_command,
+    data_command,
+    eval_command,
+    sample_command,
+    serve_command,
+    train_command,
+    up_command,
+    worker_command,
+)
 from dcgan_cli.errors import USER_ERRORS, CommandError
 
-COMMANDS = [data_command, train_command, sample_command]
+COMMANDS = [
+    data_command,
+    train_command,
+    sample_command,
+    serve_command,
+    worker_command,
+    classifier_command,
+    eval_command,
+    up_command,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="dcgan", description="The CNTK 206B DCGAN on MNIST: data, training, sampling."
+        prog="dcgan",
+        description="The CNTK 206B DCGAN on MNIST: data, training, sampling, serving.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in COMMANDS:

@@ -81,6 +81,9 @@ class TrainHooks:
     on_log: Callable[[Progress], None] | None = None  # the tutorial's printouts
     on_checkpoint: Callable[[Manifest], None] | None = None
     on_start: Callable[[Trainer], None] | None = None
+    # asked when a run stops early; False skips the stop checkpoint (e.g. another worker owns
+    # the run now)
+    checkpoint_on_stop: Callable[[], bool] | None = None
     progress_every_s: float = 1.0
 
 
@@ -198,7 +201,8 @@ def _run(
             hooks.on_progress(last_report)
             report_from, next_report = step, now + hooks.progress_every_s
 
-    if trainer.step != last_saved_step:
+    keep = not stopped or hooks.checkpoint_on_stop is None or hooks.checkpoint_on_stop()
+    if trainer.step != last_saved_step and keep:
         save(final=not stopped, **({"stopped": True} if stopped else {}))
     seconds = time.perf_counter() - started
     done = trainer.step - start_step

@@ -117,7 +117,8 @@ CRASHING_WRITER = textwrap.dedent(
     run_dir, marker = Path(sys.argv[1]), Path(sys.argv[2])
     real_fsync = os.fsync
     def slow_fsync(fd):
-        if marker.exists():            # the parent is ready: hang inside the write
+        writing_checkpoint = ".pt.tmp-" in os.readlink(f"/proc/self/fd/{fd}")
+        if writing_checkpoint and marker.exists():  # the parent is ready: hang mid-write
             marker.write_text("writing")
             time.sleep(60)
         real_fsync(fd)

@@ -1,0 +1,32 @@
+"""``dcgan serve``: the FastAPI service under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+
+from dcgan_cli.options import positive_int
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("serve", help="run the HTTP API (uvicorn)")
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (127.0.0.1)")
+    parser.add_argument("--port", type=positive_int, default=8000, help="port (8000)")
+    parser.add_argument(
+        "--graceful-timeout", type=positive_int, default=30,
+        help="seconds in-flight requests get to finish on SIGTERM (30)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "service.app:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        timeout_graceful_shutdown=args.graceful_timeout,
+        log_level="info",
+    )
+    return 0

@@ -1,0 +1,122 @@
+"""``dcgan up``: the whole product on one machine — API, one worker, a quick-start job.
+
+Without ``REDIS_URL`` both processes use the embedded SQLite broker under the data directory,
+so nothing else needs to be installed. Ctrl-C (or SIGTERM) stops the worker first, which
+checkpoints a running job and puts it back in the queue, then the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+import httpx
+
+from dcgan_cli.options import positive_int
+
+log = logging.getLogger(__name__)
+
+QUICKSTART = {"iterations": 500, "batch_size": 128, "checkpoint_every": 50, "seed": 0}
+STOP_TIMEOUT_S = 90
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "up", help="run the API and a worker; train a quick-start model if there is none"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="API bind address (127.0.0.1)")
+    parser.add_argument("--port", type=positive_int, default=8000, help="API port (8000)")
+    parser.add_argument(
+        "--no-quickstart", action="store_true", help="do not submit the quick-start job"
+    )
+    parser.set_defaults(run=run)
+
+
+def spawn(*args: str) -> subprocess.Popen:
+    # own session: a terminal's Ctrl-C reaches only `dcgan up`, which stops them in order
+    return subprocess.Popen(
+        [sys.executable, "-m", "dcgan_cli.main", *args], start_new_session=True
+    )
+
+
+def wait_ready(url: str, api: subprocess.Popen, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if api.poll() is not None:
+            raise RuntimeError(f"the API exited with status {api.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"the API did not become ready at {url} within {timeout_s:.0f}s")
+
+
+def submit_quickstart(url: str) -> str | None:
+    """Submit the quick-start job when there is no model and nothing is training."""
+    if httpx.get(f"{url}/models", timeout=10).json()["models"]:
+        return None
+    jobs = httpx.get(f"{url}/jobs", timeout=10).json()["jobs"]
+    if any(job["state"] in ("queued", "running") for job in jobs):
+        return None
+    token = os.environ.get("DCGAN_API_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    reply = httpx.post(f"{url}/jobs", json=QUICKSTART, headers=headers, timeout=30)
+    reply.raise_for_status()
+    return str(reply.json()["id"])
+
+
+def stop(process: subprocess.Popen, name: str) -> None:
+    if process.poll() is not None:
+        return
+    log.info("stopping the %s", name)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        log.warning("the %s did not stop within %ss; killing it", name, STOP_TIMEOUT_S)
+        process.kill()
+        process.wait()
+
+
+def run(args: argparse.Namespace) -> int:
+    url = f"http://{args.host}:{args.port}"
+    mode = "Redis at " + os.environ["REDIS_URL"] if os.environ.get("REDIS_URL") else (
+        "the embedded SQLite broker (no REDIS_URL)"
+    )
+    log.info("starting the API and a worker on %s", mode)
+    api = spawn("serve", "--host", args.host, "--port", str(args.port))
+    worker = spawn("worker")
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        wait_ready(url, api)
+        job = None if args.no_quickstart else submit_quickstart(url)
+        lines = [
+            f"dashboard:  {url}/",
+            f"API docs:   {url}/docs",
+            f"digits:     {url}/generate?n=64&seed=1",
+        ]
+        if job:
+            lines.append(f"quick-start job {job}: {url}/jobs/{job} (digits in a few minutes)")
+        sys.stdout.write("\n".join(lines) + "\nCtrl-C stops everything.\n")
+        sys.stdout.flush()
+        while api.poll() is None and worker.poll() is None:
+            time.sleep(0.5)
+        log.error("a process exited (API %s, worker %s)", api.returncode, worker.returncode)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stop(worker, "worker")
+        stop(api, "API")

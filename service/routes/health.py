@@ -1,0 +1,28 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from service.deps import RegistryDep, SettingsDep, StoreDep
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/livez")
+def livez() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get("/readyz", responses={503: {"description": "job records unreachable"}})
+def readyz(store: StoreDep, registry: RegistryDep, settings: SettingsDep) -> dict[str, object]:
+    try:
+        store.count_active()
+    except Exception as error:  # noqa: BLE001 - any failure means not ready
+        raise HTTPException(503, detail=f"job records unreachable: {error}") from error
+    served = registry.served
+    return {
+        "status": "ready",
+        "model": served.id if served else None,
+        "broker": "embedded (SQLite)" if settings.embedded else "redis",
+    }

@@ -1,0 +1,93 @@
+"""Training jobs: submit, list, look up, cancel."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+
+from service.auth import TokenRequired
+from service.deps import CeleryDep, SettingsDep, StoreDep
+from service.schemas import MAX_SEED, JobPage, JobRequest, JobView, Problem
+from worker.job_spec import iterations_of
+from worker.job_store import JobStore
+from worker.queue import enqueue
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="job id")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem},
+    409: {"model": Problem}, 429: {"model": Problem}, 503: {"model": Problem},
+}
+
+
+def find(store: JobStore, job_id: str) -> JobView:
+    record = store.get(job_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no job with id {job_id!r}")
+    return JobView.of(record)
+
+
+@router.post(
+    "", status_code=status.HTTP_202_ACCEPTED, dependencies=[TokenRequired], responses=ERRORS
+)
+async def submit_job(
+    request: JobRequest, response: Response, store: StoreDep, celery: CeleryDep,
+    settings: SettingsDep,
+) -> JobView:
+    active = store.count_active()
+    if active >= settings.max_active_jobs:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail=f"{active} jobs are already queued or running (the limit is "
+            f"{settings.max_active_jobs}); wait for one to finish or cancel one",
+            headers={"Retry-After": "30"},
+        )
+    params = request.model_dump()
+    params["seed"] = secrets.randbelow(MAX_SEED) if request.seed is None else request.seed
+    record = store.create(params, total=iterations_of(params))
+    try:
+        await anyio.to_thread.run_sync(enqueue, celery, settings, store, record.id)
+    except Exception as error:  # noqa: BLE001 - whatever the broker raised, say so
+        log.error("could not enqueue job %s: %s", record.id, error)
+        store.fail(record.id, f"could not reach the job queue: {error}")
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail="the job queue (broker) is unreachable; the job was not started, try again",
+            headers={"Retry-After": "10"},
+        ) from error
+    response.headers["Location"] = f"/jobs/{record.id}"
+    return find(store, record.id)
+
+
+@router.get("", responses=ERRORS)
+def list_jobs(
+    store: StoreDep,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> JobPage:
+    records, total = store.page(offset, limit)
+    return JobPage(jobs=[JobView.of(r) for r in records], total=total, offset=offset, limit=limit)
+
+
+@router.get("/{job_id}", responses=ERRORS)
+def get_job(job_id: JobId, store: StoreDep) -> JobView:
+    return find(store, job_id)
+
+
+@router.delete(
+    "/{job_id}", status_code=status.HTTP_202_ACCEPTED, dependencies=[TokenRequired],
+    responses=ERRORS,
+)
+def cancel_job(job_id: JobId, store: StoreDep) -> JobView:
+    job = find(store, job_id)
+    if job.state in ("succeeded", "failed", "cancelled"):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {job_id} already {job.state}")
+    record = store.request_cancel(job_id)
+    assert record is not None
+    return JobView.of(record)

@@ -1,0 +1,32 @@
+"""The API's settings: the shared worker settings plus what only the service needs."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field, SecretStr, field_validator
+
+from worker.settings import Settings
+
+
+class ServiceSettings(Settings):
+    # unset (or empty) -> no authentication, for local use; compose requires it
+    api_token: SecretStr | None = Field(None, validation_alias="DCGAN_API_TOKEN")
+    serve_device: str = Field("cpu", validation_alias="DCGAN_SERVE_DEVICE")
+    reload_interval_seconds: float = Field(
+        1.0, validation_alias="DCGAN_RELOAD_INTERVAL_SECONDS", gt=0
+    )
+    max_concurrent_renders: int = Field(2, validation_alias="DCGAN_MAX_CONCURRENT_RENDERS", ge=1)
+    max_queued_renders: int = Field(32, validation_alias="DCGAN_MAX_QUEUED_RENDERS", ge=0)
+    max_active_jobs: int = Field(16, validation_alias="DCGAN_MAX_ACTIVE_JOBS", ge=1)
+    max_body_bytes: int = Field(16_384, validation_alias="DCGAN_MAX_BODY_BYTES", ge=256)
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token_means_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+
+@lru_cache(maxsize=1)
+def get_service_settings() -> ServiceSettings:
+    return ServiceSettings()

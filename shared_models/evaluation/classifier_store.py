@@ -1,0 +1,172 @@
+"""The evaluation classifiers' weights, cached in the data directory.
+
+``<data_dir>/classifiers/mnist-cnn.pt`` is written atomically, then its manifest
+``mnist-cnn.json`` (SHA-256, size, configs, test accuracy), the same way checkpoints are. A
+weights file without a manifest is an unfinished save and is trained again; one whose bytes
+do not match its manifest is refused. Loading uses ``torch.load(weights_only=True)`` after
+the hash check. A manifest written for other settings than the ones asked for is stale: the
+classifier is trained again and the cache replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from shared_models.checkpoint import CheckpointError, atomic_write
+from shared_models.data.datasets import get_spec, load_dataset
+from shared_models.evaluation.classifier import Classifier, ClassifierConfig
+from shared_models.evaluation.classifier_training import (
+    ClassifierTrainConfig,
+    accuracy,
+    train_classifier,
+)
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+CLASSIFIER_DIR = "classifiers"
+
+
+class ClassifierError(CheckpointError):
+    """A cached classifier is corrupt, incomplete or not what its manifest says."""
+
+
+@dataclass(frozen=True)
+class ClassifierInfo:
+    path: Path
+    dataset: str
+    sha256: str
+    size: int
+    test_accuracy: float
+    train_seconds: float
+    config: dict[str, Any]
+    train_config: dict[str, Any]
+    created_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT_VERSION, **asdict(self), "path": self.path.name}
+
+
+def classifier_path(dataset: str, data_dir: Path) -> Path:
+    return data_dir / CLASSIFIER_DIR / f"{get_spec(dataset).name}-cnn.pt"
+
+
+def manifest_path(weights: Path) -> Path:
+    return weights.with_suffix(".json")
+
+
+def load_or_train_classifier(
+    dataset: str,
+    data_dir: Path,
+    *,
+    force: bool = False,
+    config: ClassifierConfig | None = None,
+    train_config: ClassifierTrainConfig | None = None,
+) -> tuple[Classifier, ClassifierInfo]:
+    """The cached classifier for ``dataset``, trained (and cached) first when there is none."""
+    config = config or ClassifierConfig()
+    train_config = train_config or ClassifierTrainConfig()
+    path = classifier_path(dataset, data_dir)
+    if not force:
+        info = read_info(path)
+        if info is None:
+            log.info("no %s classifier in %s: training one (about a minute)", dataset, path.parent)
+        elif info.config != asdict(config) or info.train_config != asdict(train_config):
+            log.info("%s was trained with other settings: training it again", path)
+        else:
+            return load_classifier(path, info), info
+    return train_and_save(dataset, data_dir, config, train_config)
+
+
+def train_and_save(
+    dataset: str, data_dir: Path, config: ClassifierConfig, train_config: ClassifierTrainConfig
+) -> tuple[Classifier, ClassifierInfo]:
+    trained = train_classifier(load_dataset(dataset, data_dir, "train"), config, train_config)
+    test_accuracy = accuracy(trained.model, load_dataset(dataset, data_dir, "test"))
+    log.info(
+        "%s classifier: %.2f%% test accuracy after %.0fs",
+        dataset,
+        100 * test_accuracy,
+        trained.seconds,
+    )
+    state = {
+        "format": FORMAT_VERSION,
+        "dataset": dataset,
+        "config": asdict(config),
+        "model": trained.model.state_dict(),
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    path = classifier_path(dataset, data_dir)
+    info = ClassifierInfo(
+        path=path,
+        dataset=dataset,
+        sha256=hashlib.sha256(payload).hexdigest(),
+        size=len(payload),
+        test_accuracy=test_accuracy,
+        train_seconds=trained.seconds,
+        config=asdict(config),
+        train_config=asdict(train_config),
+        created_at=time.time(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, payload)
+    atomic_write(manifest_path(path), json.dumps(info.to_json(), indent=2).encode())
+    return trained.model, info
+
+
+def read_info(path: Path) -> ClassifierInfo | None:
+    """The manifest of a complete cached classifier; None when either file is missing."""
+    source = manifest_path(path)
+    if not path.is_file() or not source.is_file():
+        return None
+    try:
+        data = json.loads(source.read_text())
+        if data.get("format") != FORMAT_VERSION:
+            raise ValueError(f"format {data.get('format')!r}, expected {FORMAT_VERSION}")
+        return ClassifierInfo(
+            path=path,
+            dataset=str(data["dataset"]),
+            sha256=str(data["sha256"]),
+            size=int(data["size"]),
+            test_accuracy=float(data["test_accuracy"]),
+            train_seconds=float(data["train_seconds"]),
+            config=dict(data["config"]),
+            train_config=dict(data["train_config"]),
+            created_at=float(data["created_at"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ClassifierError(f"{source}: unreadable manifest ({error}); {_REMEDY}") from error
+
+
+def load_classifier(path: Path, info: ClassifierInfo) -> Classifier:
+    """Check the weights against their manifest, then rebuild the classifier in eval mode."""
+    payload = path.read_bytes()
+    digest = hashlib.sha256(payload).hexdigest()
+    if len(payload) != info.size or digest != info.sha256:
+        raise ClassifierError(
+            f"{path}: contents do not match its manifest ({len(payload)} bytes, sha256 "
+            f"{digest[:12]}…; expected {info.size} bytes, {info.sha256[:12]}…); {_REMEDY}"
+        )
+    try:
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        if state.get("format") != FORMAT_VERSION or state.get("dataset") != info.dataset:
+            raise ValueError(f"not a {info.dataset} classifier (format {FORMAT_VERSION})")
+        model = Classifier(ClassifierConfig(**state["config"]))
+        model.load_state_dict(state["model"])
+    except Exception as error:  # noqa: BLE001 - any unpickling/shape failure is a bad file
+        raise ClassifierError(f"{path}: cannot load ({error}); {_REMEDY}") from error
+    return model.eval()
+
+
+_REMEDY = "delete it or run 'dcgan classifier --force' to train it again"

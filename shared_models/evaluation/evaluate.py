@@ -1,0 +1,174 @@
+"""Judging a generator: Fréchet distance to the test set, Inception Score, class coverage.
+
+An ``Evaluator`` holds one data set's classifier and the statistics of its TEST images, so a
+process that evaluates many checkpoints computes those once. Conditional generators are asked
+for every class in turn (``i % num_classes``) and are also scored on whether the classifier
+sees the class they were asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from shared_models.checkpoint import Manifest
+from shared_models.data.datasets import ImageData, load_dataset
+from shared_models.evaluation.classifier import Classifier
+from shared_models.evaluation.classifier_store import ClassifierInfo, load_or_train_classifier
+from shared_models.evaluation.features import (
+    BATCH_SIZE,
+    balanced_labels,
+    classify,
+    generate_samples,
+)
+from shared_models.evaluation.metrics import (
+    FeatureStats,
+    class_shares,
+    frechet_distance,
+    inception_score,
+    per_class_accuracy,
+    total_variation,
+)
+from shared_models.generator_io import load_generator
+from shared_models.networks import Generator
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SAMPLES = 10_000
+
+
+@dataclass(frozen=True)
+class EvaluationResult:
+    dataset: str
+    n: int
+    seed: int | None  # the noise seed; None for images that did not come from a generator
+    frechet_distance: float  # to the test set, in the classifier's feature space; lower is better
+    inception_score: float  # 1 (one class or no confidence) to num_classes
+    class_shares: tuple[float, ...]  # share of samples per predicted class, sums to 1
+    classes_covered: int  # classes with at least coverage_threshold of the samples
+    coverage_threshold: float
+    class_tv: float  # total variation between class_shares and the test set's class shares
+    label_accuracy: float | None = None  # conditional only: predicted == requested
+    per_class_accuracy: tuple[float | None, ...] | None = None  # conditional only
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("class_shares", "per_class_accuracy"):
+            if data[key] is not None:
+                data[key] = list(data[key])
+        return data
+
+
+class Evaluator:
+    def __init__(
+        self,
+        classifier: Classifier,
+        test: ImageData,
+        info: ClassifierInfo | None = None,
+        batch_size: int = BATCH_SIZE,
+    ) -> None:
+        self.classifier = classifier.eval()
+        self.info = info
+        self.dataset = test.name
+        self.num_classes = classifier.config.num_classes
+        self.batch_size = batch_size
+        self.test_stats = FeatureStats.of(classify(classifier, test.images, batch_size).features)
+        self.test_shares = class_shares(test.labels, self.num_classes)
+
+    @classmethod
+    def for_dataset(
+        cls, dataset: str, data_dir: Path, device: torch.device | str = "cpu"
+    ) -> Evaluator:
+        """The cached classifier (trained first if missing) and the data set's test split."""
+        classifier, info = load_or_train_classifier(dataset, data_dir)
+        return cls(classifier.to(device), load_dataset(dataset, data_dir, "test"), info)
+
+    def evaluate_images(
+        self, images: torch.Tensor, labels: torch.Tensor | None = None, seed: int | None = None
+    ) -> EvaluationResult:
+        """Score uint8 (N, 28, 28) images; ``labels`` are the classes they were asked to be."""
+        if images.shape[0] < 2:
+            raise ValueError(f"need at least 2 images, got {images.shape[0]}")
+        outputs = classify(self.classifier, images, self.batch_size)
+        shares = class_shares(outputs.predicted, self.num_classes)
+        threshold = 0.5 / self.num_classes  # half a class's share in a balanced set
+        label_accuracy = per_class = None
+        if labels is not None:
+            labels = labels.cpu().long()
+            label_accuracy = float((outputs.predicted == labels).double().mean())
+            per_class = tuple(
+                None if value != value else float(value)  # NaN: class never requested
+                for value in per_class_accuracy(outputs.predicted, labels, self.num_classes)
+            )
+        return EvaluationResult(
+            dataset=self.dataset,
+            n=int(images.shape[0]),
+            seed=seed,
+            frechet_distance=frechet_distance(FeatureStats.of(outputs.features), self.test_stats),
+            inception_score=inception_score(outputs.probabilities),
+            class_shares=tuple(float(share) for share in shares),
+            classes_covered=int((shares >= threshold).sum()),
+            coverage_threshold=threshold,
+            class_tv=total_variation(shares, self.test_shares),
+            label_accuracy=label_accuracy,
+            per_class_accuracy=per_class,
+        )
+
+    def evaluate_generator(
+        self,
+        generator: Generator,
+        n: int = DEFAULT_SAMPLES,
+        seed: int = 0,
+        labels: torch.Tensor | None = None,
+    ) -> EvaluationResult:
+        """Draw n samples (eval mode, noise from ``seed``) and score them.
+
+        A conditional generator without ``labels`` is asked for each class in turn.
+        """
+        classes = generator.config.num_classes
+        if classes and classes != self.num_classes:
+            raise ValueError(
+                f"the generator has {classes} classes, the {self.dataset} classifier "
+                f"{self.num_classes}"
+            )
+        if labels is not None and not classes:
+            raise ValueError("labels were given but the generator is not conditional")
+        if classes and labels is None:
+            labels = balanced_labels(n, classes)
+        images = generate_samples(generator, n, seed, labels, self.batch_size)
+        return self.evaluate_images(images, labels, seed)
+
+
+def evaluate_generator(
+    generator: Generator,
+    dataset: str,
+    data_dir: Path,
+    n: int = DEFAULT_SAMPLES,
+    seed: int = 0,
+    labels: torch.Tensor | None = None,
+) -> EvaluationResult:
+    """One-off evaluation; build an ``Evaluator`` once to score several generators."""
+    return Evaluator.for_dataset(dataset, data_dir).evaluate_generator(generator, n, seed, labels)
+
+
+def evaluate_checkpoint(
+    checkpoint: Path,
+    data_dir: Path,
+    n: int = DEFAULT_SAMPLES,
+    seed: int = 0,
+    evaluator: Evaluator | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[EvaluationResult, Manifest]:
+    """Verify and load a checkpoint's generator and score it on its own data set.
+
+    Pass the ``evaluator`` of an earlier call to reuse its classifier and test statistics.
+    """
+    generator, manifest = load_generator(checkpoint, device)
+    if evaluator is None or evaluator.dataset != manifest.dataset:
+        evaluator = Evaluator.for_dataset(manifest.dataset, data_dir, device)
+    log.info("evaluating %s (step %d) on %d samples", checkpoint, manifest.step, n)
+    return evaluator.evaluate_generator(generator, n, seed), manifest

@@ -1,0 +1,90 @@
+"""Running images through the classifier and generators through the sampler, in batches.
+
+Everything is uint8 (N, 28, 28) at the boundary, as real data and ``dcgan sample`` images
+are: generated samples are quantised the same way before they are classified, so a
+generator is judged on exactly the images a user would see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from shared_models.evaluation.classifier import Classifier
+from shared_models.networks import Generator
+from shared_models.noise import seeded_noise
+from shared_models.sampling import to_uint8
+from shared_models.training.batches import to_unit_range
+
+BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class ClassifierOutputs:
+    features: torch.Tensor  # (N, 128) float64, the penultimate layer
+    probabilities: torch.Tensor  # (N, 10) float64, softmax
+
+    @property
+    def predicted(self) -> torch.Tensor:
+        return self.probabilities.argmax(1)  # (N,)
+
+
+@torch.no_grad()
+def classify(
+    classifier: Classifier, images: torch.Tensor, batch_size: int = BATCH_SIZE
+) -> ClassifierOutputs:
+    """uint8 (N, 28, 28) images -> penultimate features and class probabilities (eval mode)."""
+    if images.dtype != torch.uint8 or images.ndim != 3:
+        shape = tuple(images.shape)
+        raise ValueError(f"expected uint8 (N, H, W) images, got {images.dtype} {shape}")
+    size = classifier.config.image_size
+    if tuple(images.shape[1:]) != (size, size):
+        raise ValueError(f"the classifier takes {size}x{size} images, got {tuple(images.shape)}")
+    was_training = classifier.training
+    classifier.eval()
+    device = next(classifier.parameters()).device
+    features, probabilities = [], []
+    try:
+        for start in range(0, images.shape[0], batch_size):
+            batch = to_unit_range(images[start : start + batch_size].to(device))
+            feature, logits = classifier.features_and_logits(batch)
+            features.append(feature.double().cpu())
+            probabilities.append(torch.softmax(logits.double(), 1).cpu())
+    finally:
+        classifier.train(was_training)
+    return ClassifierOutputs(torch.cat(features), torch.cat(probabilities))
+
+
+@torch.no_grad()
+def generate_samples(
+    generator: Generator,
+    n: int,
+    seed: int,
+    labels: torch.Tensor | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> torch.Tensor:
+    """n uint8 (n, 28, 28) samples in eval mode, batched; the same images as
+    ``sampling.generate_images(generator, n, seed, labels)`` (noise drawn once from the seed)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    if labels is not None and labels.shape != (n,):
+        raise ValueError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
+    device = next(generator.parameters()).device
+    noise = seeded_noise(n, generator.config.nz, seed)  # (n, nz) on the CPU
+    was_training = generator.training
+    generator.eval()
+    chunks = []
+    try:
+        for start in range(0, n, batch_size):
+            z = noise[start : start + batch_size].to(device)
+            y = None if labels is None else labels[start : start + batch_size].to(device)
+            chunks.append(to_uint8(generator(z, y)[:, 0]).cpu())  # (B, 28, 28)
+    finally:
+        generator.train(was_training)
+    return torch.cat(chunks)
+
+
+def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
+    """0, 1, ..., C-1, 0, 1, ... : every class requested n / C times (to within one)."""
+    return torch.arange(n) % num_classes

@@ -1,0 +1,482 @@
+"""The Dockerfile and .dockerignore: hadolint, and the image's shape read from the file
+itself (stages, layer order, user, command, healthcheck, settings, build context)."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from tests.deploy.test_compose import REPO, installed_tool
+
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+API_COMMAND = ["dcgan", "serve", "--host", "0.0.0.0", "--port", "8000"]
+
+
+# --- reading a Dockerfile ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str  # upper case
+    args: str  # continuation lines joined
+    line: int
+
+    def flags(self) -> dict[str, str]:
+        """Leading --name=value flags (COPY --from=..., RUN --mount=...)."""
+        found = {}
+        for word in self.args.split():
+            if not word.startswith("--"):
+                break
+            name, _, value = word[2:].partition("=")
+            found[name] = value
+        return found
+
+    def words(self) -> list[str]:
+        """The arguments after the flags, split as the shell would."""
+        words = shlex.split(self.args)
+        while words and words[0].startswith("--"):
+            words.pop(0)
+        return words
+
+
+@dataclass(frozen=True)
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction]
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+    def index(self, instruction: Instruction) -> int:
+        return self.instructions.index(instruction)
+
+
+def parse_instructions(text: str) -> list[Instruction]:
+    instructions: list[Instruction] = []
+    parts: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue  # comments and blank lines, also inside continuations
+        if not parts:
+            start = number
+        if line.endswith("\\"):
+            parts.append(line[:-1].strip())
+            continue
+        parts.append(line)
+        keyword, _, args = " ".join(parts).partition(" ")
+        instructions.append(Instruction(keyword.upper(), args.strip(), start))
+        parts = []
+    assert not parts, "the Dockerfile ends inside a line continuation"
+    return instructions
+
+
+def parse_stages(text: str) -> list[Stage]:
+    stages: list[Stage] = []
+    for instruction in parse_instructions(text):
+        if instruction.keyword == "FROM":
+            words = instruction.words()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(words[0], name, []))
+        elif stages:
+            stages[-1].instructions.append(instruction)
+    return stages
+
+
+def exec_form(instruction: Instruction) -> list[str]:
+    """The JSON array of an exec-form CMD/ENTRYPOINT (fails for the shell form)."""
+    args = instruction.args
+    if instruction.keyword == "HEALTHCHECK":
+        args = re.sub(r"^(--\S+\s+)*CMD\s+", "", args)
+    value = json.loads(args)
+    assert isinstance(value, list) and all(isinstance(v, str) for v in value), args
+    return value
+
+
+def env_of(stage: Stage) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for instruction in stage.all("ENV"):
+        for pair in shlex.split(instruction.args):
+            key, sep, value = pair.partition("=")
+            assert sep, f"ENV {key} without '=' (the legacy form)"
+            env[key] = value
+    return env
+
+
+def sources(copy: Instruction) -> list[str]:
+    """What a COPY takes from the build context, as paths relative to it."""
+    return [s.removeprefix("./").rstrip("/") for s in copy.words()[:-1]]
+
+
+def packages() -> list[str]:
+    """The top-level packages pyproject.toml builds."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    return sorted(pattern.rstrip("*").rstrip(".") for pattern in include)
+
+
+@pytest.fixture(scope="module")
+def stages() -> list[Stage]:
+    return parse_stages(DOCKERFILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def runtime(stages: list[Stage]) -> Stage:
+    return stages[-1]
+
+
+@pytest.fixture(scope="module")
+def builder(stages: list[Stage]) -> Stage:
+    named = {stage.name: stage for stage in stages}
+    assert "builder" in named, [stage.name for stage in stages]
+    return named["builder"]
+
+
+def test_parser_reads_continuations_comments_and_stages():
+    text = "FROM a:1 AS one\n# note\nRUN x \\\n  # inside\n  && y\nFROM b:2\nCMD [\"z\"]\n"
+    parsed = parse_stages(text)
+    assert [(s.base, s.name) for s in parsed] == [("a:1", "one"), ("b:2", None)]
+    assert parsed[0].instructions == [Instruction("RUN", "x && y", 3)]
+    assert exec_form(parsed[1].instructions[0]) == ["z"]
+    with pytest.raises(json.JSONDecodeError):
+        exec_form(Instruction("CMD", "dcgan serve", 1))
+
+
+# --- hadolint --------------------------------------------------------------------------------
+
+
+def hadolint(dockerfile: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """hadolint failing on every finding (style and up), JSON output; its configuration is
+    the repository's .hadolint.yaml when there is one, never the developer's."""
+    config = REPO / ".hadolint.yaml"
+    command = [installed_tool("hadolint"), "--no-color", "--failure-threshold", "style",
+               "--format", "json"]
+    if config.exists():
+        command += ["--config", str(config)]
+    return subprocess.run(
+        [*command, str(dockerfile)], capture_output=True, text=True, timeout=120, cwd=cwd,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(cwd),
+             "XDG_CONFIG_HOME": str(cwd)},
+        check=False,
+    )
+
+
+def test_hadolint_finds_nothing(tmp_path):
+    result = hadolint(DOCKERFILE, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout) == []
+
+
+def test_hadolint_does_flag_a_careless_dockerfile(tmp_path):
+    careless = tmp_path / "Dockerfile"
+    careless.write_text(
+        "FROM python:latest\nRUN apt-get update && apt-get install -y curl\n"
+        "RUN pip install flask\nCMD python app.py\n"
+    )
+    result = hadolint(careless, tmp_path)
+    assert result.returncode != 0
+    codes = {finding["code"] for finding in json.loads(result.stdout)}
+    assert {"DL3007", "DL3008", "DL3013", "DL3025"} <= codes, codes
+
+
+# --- the image's shape -----------------------------------------------------------------------
+
+
+def test_multi_stage_build_ships_only_the_virtual_environment(stages, runtime, builder):
+    assert len(stages) >= 2
+    assert runtime is not builder
+    copies = [c for c in runtime.all("COPY") if "from" in c.flags()]
+    assert [(c.flags()["from"], c.words()) for c in copies] == [
+        ("builder", ["/opt/venv", "/opt/venv"])
+    ]
+    assert not [c for c in runtime.all("COPY") if "from" not in c.flags()], "no sources"
+    assert not [r for r in runtime.all("RUN") if "pip install" in r.args]
+
+
+def test_dependencies_are_installed_before_the_code_is_copied(stages, builder):
+    code = set(packages())
+    assert code, "pyproject.toml builds no package"
+
+    def copies_code(copy: Instruction) -> bool:
+        return "from" not in copy.flags() and bool(code & set(sources(copy)))
+
+    installs = [r for r in builder.all("RUN") if re.search(r"\bpip install\b", r.args)]
+    dependencies = next(r for r in installs if " -r " in f" {r.args} ")
+    project = next(r for r in installs if "--no-deps" in r.args)
+    code_copies = [c for c in builder.all("COPY") if copies_code(c)]
+    assert code_copies, "the builder never copies the application"
+    assert builder.index(dependencies) < min(builder.index(c) for c in code_copies)
+    assert max(builder.index(c) for c in code_copies) < builder.index(project)
+    copied = {source for c in code_copies for source in sources(c)}
+    assert copied == code, "every package pyproject.toml builds is copied"
+    for stage in stages[: stages.index(builder)]:
+        assert not any(copies_code(c) for c in stage.all("COPY")), stage.name
+
+
+def test_the_dependency_list_is_read_from_pyproject(stages, tmp_path):
+    """Run the requirements stage's command on the real pyproject.toml."""
+    stage = next(s for s in stages if s.name == "requirements")
+    assert [c.words() for c in stage.all("COPY")] == [["pyproject.toml", "./"]]
+    (run,) = stage.all("RUN")
+    (tmp_path / "pyproject.toml").write_bytes((REPO / "pyproject.toml").read_bytes())
+    result = subprocess.run(
+        ["sh", "-c", run.args.replace("python ", f"{installed_tool('python')} ", 1)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    expected = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert (tmp_path / "requirements.txt").read_text().split("\n")[:-1] == expected
+    builder_copy = next(c for s in stages for c in s.all("COPY") if "requirements" in c.args)
+    assert builder_copy.flags()["from"] == "requirements"
+
+
+def test_flower_is_installed_pinned_with_the_dependencies(builder):
+    versions = {
+        a.args.split("=", 1)[0]: a.args.split("=", 1)[1] for a in builder.all("ARG")
+        if "=" in a.args
+    }
+    assert re.fullmatch(r"\d+\.\d+\.\d+", versions["FLOWER_VERSION"])
+    dependencies = next(r for r in builder.all("RUN") if " -r " in f" {r.args} ")
+    assert '"flower==${FLOWER_VERSION}"' in dependencies.args
+
+
+def test_runs_as_an_unprivileged_user_that_owns_the_volumes(runtime):
+    users = runtime.all("USER")
+    assert users, "no USER: the container would run as root"
+    user, _, group = users[-1].args.partition(":")
+    assert user not in ("root", "0") and group not in ("root", "0")
+    creating = " ".join(r.args for r in runtime.all("RUN"))
+    account = re.search(r"useradd\b[^&;]*--uid (\d+)[^&;]* (\w+)\s*(?:&&|$)", creating)
+    assert account, "the user is created in the runtime stage"
+    uid, name = account.groups()
+    assert user in (uid, name)
+    env = env_of(runtime)
+    for path in (env["DCGAN_DATA_DIR"], env["DCGAN_RUNS_DIR"]):
+        assert re.search(rf"install -d -o {name} -g {name}\b[^&;]* {path}\b", creating), path
+    cmd = runtime.all("CMD")[-1]
+    assert runtime.index(users[-1]) < runtime.index(cmd)
+
+
+def test_default_command_is_the_api_in_exec_form(runtime):
+    assert exec_form(runtime.all("CMD")[-1]) == API_COMMAND
+    assert not runtime.all("ENTRYPOINT"), "compose replaces the command per service"
+    assert runtime.all("EXPOSE")[-1].words() == ["8000"]
+
+
+def test_healthcheck_asks_the_api_whether_it_is_ready(runtime):
+    (healthcheck,) = runtime.all("HEALTHCHECK")
+    probe = exec_form(healthcheck)
+    assert probe[0] == "python"
+    assert "urlopen('http://127.0.0.1:8000/readyz'" in probe[2]
+    assert "--start-period=" in healthcheck.args
+
+
+def test_settings_default_to_the_volumes_and_unbuffered_output(runtime):
+    env = env_of(runtime)
+    assert env["DCGAN_DATA_DIR"] == "/data"
+    assert env["DCGAN_RUNS_DIR"] == "/runs"
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert env["PATH"].startswith("/opt/venv/bin:")
+
+
+def test_fashion_mnist_comes_from_debian(runtime):
+    installs = " ".join(r.args for r in runtime.all("RUN"))
+    assert re.search(r"apt-get install [^&]*\bdataset-fashion-mnist=\S+", installs)
+
+
+def test_compose_and_image_agree(runtime):
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    env = env_of(runtime)
+    assert services["api"]["command"] == exec_form(runtime.all("CMD")[-1])
+    assert services["api"]["healthcheck"]["test"] == ["CMD", *exec_form(
+        runtime.all("HEALTHCHECK")[-1]
+    )]
+    for name in ("api", "worker"):
+        mounted = {v.split(":")[1] for v in services[name]["volumes"]}
+        assert {env["DCGAN_DATA_DIR"], env["DCGAN_RUNS_DIR"]} <= mounted, name
+
+
+# --- what the image installs -----------------------------------------------------------------
+
+
+def installed_closure(requirements: list[str]) -> set[str]:
+    """The distributions `pip install` brings for REQUIREMENTS (markers and extras
+    evaluated here), read from what is installed in this environment."""
+    found: set[str] = set()
+    todo = [(Requirement(r), "") for r in requirements]
+    while todo:
+        requirement, extra = todo.pop()
+        if requirement.marker and not requirement.marker.evaluate({"extra": extra}):
+            continue
+        name = canonicalize_name(requirement.name)
+        extras = sorted(requirement.extras)
+        if name in found and not extras:
+            continue
+        found.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            pytest.fail(f"{name} (required by the project) is not installed here")
+        for line in requires:
+            todo += [(Requirement(line), e) for e in ["", *extras]]
+    return found
+
+
+def imported_modules(package: Path) -> set[str]:
+    """Top-level modules a package imports, lazily or not, leaving out imports guarded by
+    `except ImportError` and `if TYPE_CHECKING:` blocks."""
+    modules: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        if isinstance(node, ast.Try) and any(
+            isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+            for h in node.handlers
+        ):
+            return
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            return
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module.split(".")[0])
+        for child in ast.iter_child_nodes(node):
+            visit(child)
+
+    for source in package.rglob("*.py"):
+        visit(ast.parse(source.read_text(encoding="utf-8"), str(source)))
+    return modules
+
+
+@pytest.fixture(scope="module")
+def image_distributions() -> set[str]:
+    """What `pip install -r requirements.txt` installs in the image: the dependencies
+    pyproject.toml declares (Flower, added next to them, is left out on purpose: the
+    project's own list must be complete for a plain `pip install .`)."""
+    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    return installed_closure(declared)
+
+
+def test_the_image_installs_every_module_the_code_imports(image_distributions):
+    own = set(packages())
+    providers = metadata.packages_distributions()
+    missing = {}
+    for package in own:
+        for module in imported_modules(REPO / package):
+            if module in sys.stdlib_module_names or module in own:
+                continue
+            names = {canonicalize_name(d) for d in providers.get(module, [])}
+            if not names & image_distributions:
+                missing[module] = sorted(names) or ["<not installed>"]
+    assert not missing, (
+        f"imported by the code but not in pyproject.toml's dependencies: {missing}"
+    )
+
+
+def test_the_image_can_talk_to_the_redis_broker(image_distributions):
+    """REDIS_URL=redis://... needs the redis client that kombu's redis transport imports."""
+    assert {"celery", "redis"} <= image_distributions
+
+
+def test_dependency_closure_follows_markers_and_extras():
+    closure = installed_closure(["pytest>=8"])
+    assert {"pytest", "pluggy", "iniconfig", "packaging"} <= closure
+    assert "colorama" not in closure  # `sys_platform == "win32"` only
+    assert installed_closure(['pytest; python_version < "3"']) == set()
+
+
+# --- the build context -----------------------------------------------------------------------
+
+
+def dockerignore_rules(text: str) -> list[tuple[bool, re.Pattern[str]]]:
+    """(exception?, regex) per line, with Docker's syntax: Go's filepath.Match per path
+    element (`*` and `?` stop at `/`), `**` for any number of directories, `!` exceptions."""
+    rules = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        exception = line.startswith("!")
+        pattern = os.path.normpath(line.lstrip("!").strip()).lstrip("/")
+        regex, i = "", 0
+        while i < len(pattern):
+            if pattern.startswith("**/", i):
+                regex, i = regex + "(?:.*/)?", i + 3
+            elif pattern.startswith("**", i):
+                regex, i = regex + ".*", i + 2
+            elif pattern[i] == "*":
+                regex, i = regex + "[^/]*", i + 1
+            elif pattern[i] == "?":
+                regex, i = regex + "[^/]", i + 1
+            elif pattern[i] == "[":
+                end = pattern.index("]", i)
+                regex, i = regex + pattern[i : end + 1], end + 1
+            else:
+                regex, i = regex + re.escape(pattern[i]), i + 1
+        rules.append((exception, re.compile(regex)))
+    return rules
+
+
+def excluded(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
+    """Whether the build context leaves PATH out: the last rule that matches it or one of
+    its parent directories decides."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
+    result = False
+    for exception, regex in rules:
+        if any(regex.fullmatch(candidate) for candidate in candidates):
+            result = not exception
+    return result
+
+
+def test_dockerignore_matcher_follows_dockers_rules():
+    rules = dockerignore_rules("data\n*.md\n!README.md\n**/__pycache__\n")
+    assert excluded("data/MNIST/raw/x.gz", rules) and excluded("CHANGES.md", rules)
+    assert not excluded("README.md", rules) and not excluded("docs/CHANGES.md", rules)
+    assert excluded("a/b/__pycache__/c.pyc", rules) and excluded("__pycache__/c.pyc", rules)
+    assert not excluded("database.py", rules)
+
+
+@pytest.mark.parametrize("path", [
+    ".venv/bin/python", ".git/HEAD", "data/MNIST/raw/train-images-idx3-ubyte.gz",
+    "runs/quickstart/checkpoints/step_0000050.pt", ".env", "tests/conftest.py",
+    ".pytest_cache/README.md", ".mypy_cache/3.11/x.json", ".ruff_cache/CACHEDIR.TAG",
+    "worker/__pycache__/tasks.cpython-311.pyc", "shared_models/nets/__pycache__/g.pyc",
+    "dcgan_service.egg-info/PKG-INFO", "build/lib/x.py", "dist/x.whl",
+])
+def test_build_context_leaves_out_local_state(path):
+    assert excluded(path, dockerignore_rules(DOCKERIGNORE.read_text()))
+
+
+def test_build_context_keeps_everything_the_dockerfile_copies(stages):
+    rules = dockerignore_rules(DOCKERIGNORE.read_text())
+    copied = [
+        source for stage in stages for copy in stage.all("COPY")
+        if "from" not in copy.flags() for source in sources(copy)
+    ]
+    assert "pyproject.toml" in copied and "README.md" in copied
+    for source in copied:
+        path = REPO / source
+        assert path.exists(), source
+        files = [path] if path.is_file() else [
+            p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        ]
+        assert files, source
+        for file in files:
+            assert not excluded(file.relative_to(REPO).as_posix(), rules), file

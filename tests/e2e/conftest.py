@@ -1,0 +1,26 @@
+import pytest
+
+from tests.e2e.stack import Stack
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="module")
+def redis_stack(tmp_path_factory, data_dir):
+    stack = Stack(tmp_path_factory.mktemp("redis-stack"), REDIS_URL)
+    try:
+        stack.start_worker()
+        stack.start_api()
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and "redis_stack" in item.fixturenames:
+        stack = item.funcargs.get("redis_stack")
+        if stack is not None:
+            report.sections.append(("stack logs", stack.logs()))

@@ -1,0 +1,46 @@
+"""The same submit -> poll -> generate path with no Redis at all (SQLite broker and backend)."""
+
+import pytest
+
+from tests.e2e.stack import Stack, wait_for, wait_for_job
+
+
+@pytest.fixture(scope="module")
+def embedded_stack(tmp_path_factory, data_dir):
+    stack = Stack(tmp_path_factory.mktemp("embedded-stack"), redis_url=None)
+    try:
+        stack.start_worker()
+        stack.start_api()
+        yield stack
+    finally:
+        stack.stop_all()
+
+
+def test_embedded_mode_trains_and_serves(embedded_stack):
+    with embedded_stack.client() as client:
+        assert client.get("/readyz").json()["broker"] == "embedded (SQLite)"
+        assert client.get("/generate").status_code == 503
+        response = client.post(
+            "/jobs", json={"iterations": 12, "batch_size": 32, "checkpoint_every": 6}
+        )
+        assert response.status_code == 202, response.text
+        job = response.json()
+        done = wait_for_job(client, job["id"], ("succeeded", "failed"), timeout=240)
+        assert done["state"] == "succeeded", done
+        wait_for(lambda: client.get("/models").json()["served"] == done["model"], 20,
+                 "the model to be served")
+        first = client.get("/generate", params={"n": 8, "seed": 3})
+        assert first.status_code == 200 and first.content[:4] == b"\x89PNG"
+        assert client.get("/generate", params={"n": 8, "seed": 3}).content == first.content
+    broker_files = sorted(p.name for p in embedded_stack.data_dir.glob("celery-*.sqlite3"))
+    assert broker_files == ["celery-broker.sqlite3", "celery-results.sqlite3"]
+
+
+def test_embedded_mode_cancels_through_the_job_records(embedded_stack):
+    with embedded_stack.client() as client:
+        job = client.post("/jobs", json={"iterations": 100_000, "batch_size": 16}).json()
+        wait_for(lambda: client.get(f"/jobs/{job['id']}").json()["state"] == "running", 120,
+                 "the job to start")
+        assert client.delete(f"/jobs/{job['id']}").status_code == 202
+        done = wait_for_job(client, job["id"], ("cancelled", "failed", "succeeded"), 120)
+        assert done["state"] == "cancelled"

@@ -1,0 +1,120 @@
+"""The API in-process (lifespan included), with a real job store, real checkpoints and Redis."""
+
+import io
+import time
+
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from service.app import create_app
+from tests.service.conftest import make_settings, train_run
+
+
+def wait_served(client, model_id, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while client.get("/models").json()["served"] != model_id:
+        assert time.monotonic() < deadline, client.get("/models").json()
+        time.sleep(0.1)
+
+
+def test_generate_without_a_model_says_how_to_train_one(client):
+    reply = client.get("/generate")
+    assert reply.status_code == 503
+    assert "POST /jobs" in reply.json()["detail"]
+    assert client.get("/readyz").json() == {"status": "ready", "model": None, "broker": "redis"}
+
+
+def test_a_checkpoint_written_while_running_is_picked_up_and_served(client, settings, mnist_small):
+    train_run(settings.runs_dir, "first", mnist_small)
+    wait_served(client, "first:2")
+    reply = client.get("/generate", params={"n": 3, "nrow": 3, "padding": 1, "seed": 4})
+    assert reply.status_code == 200 and reply.headers["X-Model-Version"] == "first:2"
+    assert Image.open(io.BytesIO(reply.content)).size == (3 * 29 + 1, 29 + 1)
+    named = client.get("/generate", params={"n": 3, "nrow": 3, "padding": 1, "seed": 4,
+                                            "model": "first"})
+    assert named.content == reply.content
+
+
+def test_a_corrupt_newest_checkpoint_is_reported_and_the_previous_keeps_serving(
+    client, settings, mnist_small, tmp_path
+):
+    train_run(settings.runs_dir, "good", mnist_small)
+    wait_served(client, "good:2")
+    train_run(tmp_path / "staging", "bad", mnist_small)
+    bad = tmp_path / "staging" / "bad" / "checkpoints" / "step_0000002.pt"
+    payload = bytearray(bad.read_bytes())
+    payload[len(payload) // 2] ^= 0xFF  # flip one byte: the manifest's hash no longer matches
+    bad.write_bytes(bytes(payload))
+    (tmp_path / "staging" / "bad").rename(settings.runs_dir / "bad")  # appears all at once
+    deadline = time.monotonic() + 10
+    while True:
+        models = {m["id"]: m for m in client.get("/models").json()["models"]}
+        if models.get("bad:2", {}).get("status") == "invalid":
+            break
+        assert time.monotonic() < deadline, models
+        time.sleep(0.1)
+    assert "do not match its manifest" in models["bad:2"]["error"]
+    assert models["good:2"]["status"] == "served"
+    assert client.get("/generate", params={"n": 2}).headers["X-Model-Version"] == "good:2"
+    asked = client.get("/generate", params={"model": "bad:2"})
+    assert asked.status_code == 409 and "invalid" in asked.json()["detail"]
+
+
+def test_model_ids_cannot_leave_the_runs_folder(client, settings, mnist_small):
+    train_run(settings.runs_dir, "run", mnist_small)
+    for model in ("../run", "run/../run", "/etc/passwd", "run:2/../..", ".hidden"):
+        reply = client.get("/generate", params={"model": model})
+        assert reply.status_code == 404, model
+        assert "not a model id" in reply.json()["detail"]
+
+
+def test_mutating_endpoints_need_the_token_when_one_is_set(tmp_path):
+    settings = make_settings(tmp_path, DCGAN_API_TOKEN="s3cret")
+    with TestClient(create_app(settings)) as client:
+        missing = client.post("/jobs", json={"iterations": 5})
+        assert missing.status_code == 401 and "Bearer" in missing.json()["detail"]
+        assert missing.headers["WWW-Authenticate"] == "Bearer"
+        wrong = client.post("/jobs", json={"iterations": 5}, headers={"Authorization": "Bearer x"})
+        assert wrong.status_code == 403 and wrong.json() == {"detail": "wrong API token"}
+        right = client.post(
+            "/jobs", json={"iterations": 5}, headers={"Authorization": "Bearer s3cret"}
+        )
+        assert right.status_code == 202
+        job = right.json()["id"]
+        assert client.delete(f"/jobs/{job}").status_code == 401
+        cancelled = client.delete(f"/jobs/{job}", headers={"Authorization": "Bearer s3cret"})
+        assert cancelled.status_code == 202 and cancelled.json()["state"] == "cancelled"
+        assert client.get(f"/jobs/{job}").status_code == 200  # reading needs no token
+
+
+def test_request_bodies_are_limited(client):
+    big = b'{"iterations": 5, "pad": "' + b"x" * 20_000 + b'"}'
+    reply = client.post("/jobs", content=big, headers={"content-type": "application/json"})
+    assert reply.status_code == 413 and "larger than 16384 bytes" in reply.json()["detail"]
+
+
+def test_the_active_job_cap_answers_429(tmp_path):
+    settings = make_settings(tmp_path, DCGAN_MAX_ACTIVE_JOBS=2)
+    with TestClient(create_app(settings)) as client:
+        for _ in range(2):
+            assert client.post("/jobs", json={"iterations": 5}).status_code == 202
+        full = client.post("/jobs", json={"iterations": 5})
+        assert full.status_code == 429 and full.headers["Retry-After"]
+        assert "2 jobs are already queued or running" in full.json()["detail"]
+
+
+def test_an_unreachable_broker_answers_503_and_records_the_failure(tmp_path):
+    settings = make_settings(tmp_path, REDIS_URL="redis://127.0.0.1:1/0")
+    with TestClient(create_app(settings)) as client:
+        reply = client.post("/jobs", json={"iterations": 5})
+        assert reply.status_code == 503 and "unreachable" in reply.json()["detail"]
+        [job] = client.get("/jobs").json()["jobs"]
+        assert job["state"] == "failed" and "could not reach the job queue" in job["error"]
+
+
+def test_openapi_and_docs_are_served(client):
+    schema = client.get("/openapi.json").json()
+    assert {"/jobs", "/jobs/{job_id}", "/generate", "/models", "/livez", "/readyz"} <= set(
+        schema["paths"]
+    )
+    assert client.get("/docs").status_code == 200
