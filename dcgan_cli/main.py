@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Sequence
 
@@ -18,6 +17,7 @@ from dcgan_cli import (
     worker_command,
 )
 from dcgan_cli.errors import USER_ERRORS, CommandError
+from dcgan_cli.log_format import configure_logging
 
 COMMANDS = [
     data_command,
@@ -29,6 +29,8 @@ COMMANDS = [
     eval_command,
     up_command,
 ]
+
+JSON_LOG_COMMANDS = ("serve", "worker")  # long-running services log JSON lines
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    configure_logging("json" if args.command in JSON_LOG_COMMANDS else "text")
     try:
         return int(args.run(args) or 0)
     except CommandError as error:

@@ -13,7 +13,13 @@ from dcgan_cli.errors import CommandError
 from dcgan_cli.options import non_negative_int, positive_int
 from shared_models.checkpoint import CheckpointError, atomic_write, latest_checkpoint
 from shared_models.generator_io import load_generator
-from shared_models.sampling import MAX_SAMPLES, encode_png, generate_images, make_grid
+from shared_models.sampling import (
+    MAX_SAMPLES,
+    class_labels,
+    encode_png,
+    generate_images,
+    make_grid,
+)
 
 FORMATS = (".png", ".npz")
 
@@ -26,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--nrow", type=positive_int, default=8, help="images per grid row (8)")
     parser.add_argument("--padding", type=non_negative_int, default=2, help="grid padding (2)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (0)")
+    parser.add_argument(
+        "--digit", type=non_negative_int, help="conditional models: draw only this class"
+    )
     parser.set_defaults(run=run)
 
 
@@ -46,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if args.n > MAX_SAMPLES:
         raise CommandError(f"--n must be at most {MAX_SAMPLES}, got {args.n}")
     generator, manifest = load_generator(resolve_checkpoint(args.checkpoint))
-    images = generate_images(generator, args.n, args.seed)
+    labels = class_labels(generator, args.n, args.digit)
+    images = generate_images(generator, args.n, args.seed, labels)
     if args.out.suffix == ".png":
         payload = encode_png(make_grid(images, args.nrow, args.padding))
     else:

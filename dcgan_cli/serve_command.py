@@ -27,6 +27,6 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         timeout_graceful_shutdown=args.graceful_timeout,
-        log_level="info",
+        log_config=None,  # keep the process's own (JSON) logging
     )
     return 0

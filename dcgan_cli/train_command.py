@@ -15,6 +15,7 @@ from dcgan_cli.options import add_data_options, data_dir, non_negative_int, posi
 from shared_models.checkpoint import iter_manifests, latest_checkpoint, load_checkpoint
 from shared_models.config import (
     FAST_ITERATIONS,
+    NUM_CLASSES,
     SLOW_ITERATIONS,
     DiscriminatorConfig,
     GeneratorConfig,
@@ -55,6 +56,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=non_negative_int,
         help="also checkpoint every N iterations (default: only at the end)",
     )
+    parser.add_argument(
+        "--conditional", action="store_true",
+        help="train a class-conditional generator (labels fed to both networks)",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
@@ -84,7 +89,10 @@ def run(args: argparse.Namespace) -> int:
         base = from_dict(TrainConfig, state["train_config"])
         generator_config = from_dict(GeneratorConfig, state["generator_config"])
         discriminator_config = from_dict(DiscriminatorConfig, state["discriminator_config"])
-    elif not args.resume and any(iter_manifests(args.out)):
+    elif args.conditional:
+        generator_config = GeneratorConfig(num_classes=NUM_CLASSES)
+        discriminator_config = DiscriminatorConfig(num_classes=NUM_CLASSES)
+    if not args.resume and any(iter_manifests(args.out)):
         raise CommandError(
             f"{args.out} already holds checkpoints: pass --resume to continue, "
             "or choose another --out"

@@ -40,8 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def spawn(*args: str) -> subprocess.Popen:
     # own session: a terminal's Ctrl-C reaches only `dcgan up`, which stops them in order
+    env = {"DCGAN_LOG_FORMAT": "text", **os.environ}  # readable in a terminal
     return subprocess.Popen(
-        [sys.executable, "-m", "dcgan_cli.main", *args], start_new_session=True
+        [sys.executable, "-m", "dcgan_cli.main", *args], start_new_session=True, env=env
     )
 
 

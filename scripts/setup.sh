@@ -12,14 +12,23 @@ fi
 echo "installing dcgan-service and its dependencies into .venv (torch 2.14.1 is large: minutes the first time)"
 .venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
 
-if [ ! -d /usr/share/datasets/fashion-mnist ]; then
+# Debian packages: Fashion-MNIST, and Chromium for the dashboard's browser tests
+PACKAGES="dataset-fashion-mnist chromium chromium-driver"
+missing=""
+for package in $PACKAGES; do
+  dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    echo "installing Debian's dataset-fashion-mnist"
-    apt-get install -y -q dataset-fashion-mnist >/dev/null 2>&1 \
-      || { apt-get update -q >/dev/null && apt-get install -y -q dataset-fashion-mnist >/dev/null; }
+    echo "installing Debian packages:$missing"
+    # shellcheck disable=SC2086
+    apt-get install -y -q $missing >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q $missing >/dev/null; }
   else
-    echo "note: Fashion-MNIST is not installed; as root run: apt-get install dataset-fashion-mnist"
+    echo "note: missing Debian packages:$missing (as root: apt-get install$missing)"
   fi
 fi
 
 .venv/bin/dcgan data
+# the evaluation classifier (cached in the data directory; about two minutes the first time)
+.venv/bin/dcgan classifier --dataset mnist

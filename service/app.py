@@ -11,9 +11,10 @@ from fastapi import FastAPI
 
 from service.errors import install_error_handlers
 from service.limits import BodySizeLimit
+from service.metrics import LatencyMiddleware, Metrics
 from service.model_registry import ModelRegistry
 from service.rendering import RenderGate
-from service.routes import generate, health, jobs, models
+from service.routes import generate, health, jobs, metrics, models
 from service.settings import ServiceSettings, get_service_settings
 from worker.celery_app import make_celery
 from worker.job_store import JobStore
@@ -33,6 +34,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     registry.start(settings.reload_interval_seconds)
     app.state.registry = registry
     app.state.gate = RenderGate(settings.max_concurrent_renders, settings.max_queued_renders)
+    app.state.metrics.watch(app.state.gate, registry, app.state.store)
     mode = "embedded (SQLite)" if settings.embedded else "redis"
     log.info("service ready: broker %s, runs in %s, serving %s", mode, settings.runs_dir,
              registry.served.id if registry.served else "nothing yet")
@@ -50,8 +52,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings or get_service_settings()
+    app.state.metrics = Metrics()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=app.state.settings.max_body_bytes)
-    for router in (health.router, jobs.router, generate.router, models.router):
+    app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
+    for router in (health.router, jobs.router, generate.router, models.router, metrics.router):
         app.include_router(router)
+    from service.routes.dashboard import install_dashboard
+    install_dashboard(app)
     return app

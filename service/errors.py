@@ -9,10 +9,40 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from service.rendering import Overloaded
+from service.schemas import Problem, ValidationProblem
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+
+
+def problems(*codes: int, retry_after: tuple[int, ...] = ()) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for a route's error statuses, all ``{"detail": ...}`` JSON.
+
+    422 is ``ValidationProblem`` (it adds ``errors``); the codes in ``retry_after`` also
+    document the ``Retry-After`` header they always carry.
+    """
+    return {
+        code: {
+            "model": ValidationProblem if code == 422 else Problem,
+            **({"headers": RETRY_AFTER} if code in retry_after else {}),
+        }
+        for code in codes
+    }
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (the router names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match != Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 def describe_validation_error(error: dict[str, Any]) -> str:
@@ -35,9 +65,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Overloaded)
     async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:

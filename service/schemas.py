@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from worker.job_store import JobRecord
 
@@ -14,7 +14,16 @@ MAX_SEED = 2**31 - 1
 class JobRequest(BaseModel):
     """A training job. Give ``iterations`` or ``mode`` (default: fast, 5,000 iterations)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: a value must have its documented JSON type ("5" is no integer, 0 no boolean)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        # the schema says what _iterations_or_mode checks: not both of them (null is absent)
+        json_schema_extra={"not": {
+            "required": ["iterations", "mode"],
+            "properties": {"iterations": {"type": "integer"}, "mode": {"type": "string"}},
+        }},
+    )
 
     iterations: int | None = Field(None, ge=1, le=100_000, description="number of iterations")
     mode: Literal["fast", "slow"] | None = Field(
@@ -30,6 +39,12 @@ class JobRequest(BaseModel):
         None, ge=0, le=100_000, description="default: a tenth of the run"
     )
     conditional: bool = Field(False, description="train a class-conditional generator")
+
+    @field_validator("iterations", "batch_size", "seed", "k", "checkpoint_every", mode="before")
+    @classmethod
+    def _whole_number(cls, value: object) -> object:
+        """JSON Schema's integer: 5 and 5.0 (but not "5" or true: the model is strict)."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
     @model_validator(mode="after")
     def _iterations_or_mode(self) -> JobRequest:
@@ -98,4 +113,18 @@ class ModelList(BaseModel):
 
 
 class Problem(BaseModel):
+    """Every error: what was wrong, in words."""
+
     detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="where: body, query or path, then the field")
+    msg: str
+    type: str = Field(description="pydantic's error type, e.g. missing, greater_than_equal")
+
+
+class ValidationProblem(Problem):
+    """A 422 from request validation: the summary in ``detail``, each error in ``errors``."""
+
+    errors: list[FieldError]

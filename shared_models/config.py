@@ -13,6 +13,7 @@ from typing import Any
 FAST_ITERATIONS = 5_000
 SLOW_ITERATIONS = 10_000
 DATASETS = ("mnist", "fashion-mnist")
+NUM_CLASSES = 10  # both data sets; a conditional model is conditioned on these labels
 
 # CNTK's default variance momentum for Adam is a time constant of 720,000 samples;
 # per minibatch of 128 that is exp(-128 / 720000) ~= 0.99982 (PyTorch's default is 0.999).

@@ -20,15 +20,76 @@ from shared_models.noise import seeded_noise
 MAX_SAMPLES = 1024
 
 
-@torch.no_grad()
 def generate_images(
     generator: Generator, n: int, seed: int, labels: torch.Tensor | None = None
 ) -> torch.Tensor:
     """n samples as uint8 (n, 28, 28), from noise determined by ``seed``."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
+    return images_from_noise(generator, seeded_noise(n, generator.config.nz, seed), labels)
+
+
+def class_labels(generator: Generator, n: int, digit: int | None = None) -> torch.Tensor | None:
+    """Labels for a conditional generator: all ``digit``, or every class in turn."""
+    classes = generator.config.num_classes
+    if digit is None:
+        return torch.arange(n) % classes if classes else None
+    if not classes:
+        raise ValueError("this model is not conditional: it cannot draw a chosen digit")
+    if not 0 <= digit < classes:
+        raise ValueError(f"digit must be between 0 and {classes - 1}, got {digit}")
+    return torch.full((n,), digit, dtype=torch.long)
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between the rows a and b (shape (nz,)) at fractions t (k,)."""
+    a64, b64, t64 = a.double(), b.double(), t.double()[:, None]
+    cos = (a64 @ b64 / (a64.norm() * b64.norm())).clamp(-1.0, 1.0)
+    omega = torch.acos(cos)
+    if omega.abs() < 1e-6:  # (nearly) parallel: the arc is a line
+        return ((1 - t64) * a64 + t64 * b64).to(a.dtype)
+    mixed = (torch.sin((1 - t64) * omega) * a64 + torch.sin(t64 * omega) * b64) / torch.sin(omega)
+    return mixed.to(a.dtype)
+
+
+def interpolation_images(
+    generator: Generator, seed_a: int, seed_b: int, steps: int, digit: int | None = None
+) -> torch.Tensor:
+    """``steps`` samples walking the latent space from seed_a's first sample to seed_b's."""
+    if steps < 2:
+        raise ValueError(f"steps must be >= 2, got {steps}")
+    nz = generator.config.nz
+    z = slerp(seeded_noise(1, nz, seed_a)[0], seeded_noise(1, nz, seed_b)[0],
+              torch.linspace(0.0, 1.0, steps))
+    labels = None
+    if generator.config.num_classes:
+        chosen = 0 if digit is None else digit
+        labels = class_labels(generator, steps, chosen)
+    elif digit is not None:
+        class_labels(generator, steps, digit)  # raises: not conditional
+    return images_from_noise(generator, z, labels)
+
+
+def render_interpolation(
+    generator: Generator,
+    seed_a: int,
+    seed_b: int,
+    steps: int = 10,
+    padding: int = 2,
+    digit: int | None = None,
+) -> bytes:
+    """PNG bytes of a one-row strip from seed_a's sample to seed_b's."""
+    images = interpolation_images(generator, seed_a, seed_b, steps, digit)
+    return encode_png(make_grid(images, nrow=steps, padding=padding))
+
+
+@torch.no_grad()
+def images_from_noise(
+    generator: Generator, z: torch.Tensor, labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Eval-mode samples for noise rows z, as uint8 (n, 28, 28) on the CPU."""
     device = next(generator.parameters()).device
-    z = seeded_noise(n, generator.config.nz, seed).to(device)
+    z = z.to(device)
     if labels is not None:
         labels = labels.to(device)
     was_training = generator.training
@@ -87,7 +148,9 @@ def render_grid(
     nrow: int = 8,
     padding: int = 2,
     seed: int = 0,
-    labels: torch.Tensor | None = None,
+    digit: int | None = None,
 ) -> bytes:
-    """PNG bytes of an n-sample grid for ``seed``."""
+    """PNG bytes of an n-sample grid for ``seed`` (every class in turn, or ``digit``, when the
+    generator is conditional)."""
+    labels = class_labels(generator, n, digit)
     return encode_png(make_grid(generate_images(generator, n, seed, labels), nrow, padding))

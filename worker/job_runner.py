@@ -26,6 +26,7 @@ from shared_models.training import (
 from worker.job_monitor import JobMonitor, StopReason
 from worker.job_spec import network_configs, train_config
 from worker.job_store import JobState, JobStore
+from worker.log_context import job_context
 from worker.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,17 @@ def run_job(
     on_checkpoint: CheckpointHook | None = None,
 ) -> str:
     """Run a delivered job to its end; returns the state the job was left in."""
+    with job_context(job_id):
+        return _run_claimed(store, settings, job_id, owner, on_checkpoint)
+
+
+def _run_claimed(
+    store: JobStore,
+    settings: Settings,
+    job_id: str,
+    owner: str,
+    on_checkpoint: CheckpointHook | None,
+) -> str:
     claim = store.claim(job_id, owner, settings.lease_seconds, settings.max_deliveries)
     if not claim.run:
         log.info("job %s: not running it here (%s)", job_id, claim.reason)

@@ -6,6 +6,7 @@ from typing import Any
 
 from shared_models.config import (
     FAST_ITERATIONS,
+    NUM_CLASSES,
     SLOW_ITERATIONS,
     DiscriminatorConfig,
     GeneratorConfig,
@@ -13,7 +14,6 @@ from shared_models.config import (
 )
 
 MODES = {"fast": FAST_ITERATIONS, "slow": SLOW_ITERATIONS}
-NUM_CLASSES = 10
 
 
 def iterations_of(params: dict[str, Any]) -> int:

@@ -164,6 +164,11 @@ class JobStore:
             ).fetchall()
         return [JobRecord.from_row(row) for row in rows], total
 
+    def in_state(self, state: JobState) -> list[JobRecord]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM jobs WHERE state = ?", (state,)).fetchall()
+        return [JobRecord.from_row(row) for row in rows]
+
     def count_by_state(self) -> dict[str, int]:
         with self._connect() as db:
             rows = db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()

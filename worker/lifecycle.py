@@ -8,17 +8,37 @@ training loop writes a checkpoint and the job goes back to the queue for the nex
 from __future__ import annotations
 
 import logging
+from contextvars import Token
 from typing import Any
 
 from celery import signals
 
 from worker.celery_app import app
+from worker.log_context import current_job
 from worker.recovery import RecoveryThread
 from worker.resources import job_store
 from worker.settings import get_settings
 
 log = logging.getLogger(__name__)
 _recovery: RecoveryThread | None = None
+_job_tokens: list[Token[str | None]] = []
+
+
+@signals.setup_logging.connect
+def keep_our_logging(**_: Any) -> None:
+    """Connected, so Celery leaves the process's logging (JSON lines, job ids) alone."""
+
+
+@signals.task_prerun.connect
+def enter_job(args: Any = None, **_: Any) -> None:
+    if args:
+        _job_tokens.append(current_job.set(str(args[0])))
+
+
+@signals.task_postrun.connect
+def leave_job(**_: Any) -> None:
+    if _job_tokens:
+        current_job.reset(_job_tokens.pop())
 
 
 @signals.worker_init.connect

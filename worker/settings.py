@@ -41,6 +41,9 @@ class Settings(BaseSettings):
         600.0, validation_alias="DCGAN_REQUEUE_QUEUED_AFTER_SECONDS", gt=0
     )
 
+    # each checkpoint is scored on this many samples (0: not at all)
+    eval_samples: int = Field(1000, validation_alias="DCGAN_EVAL_SAMPLES", ge=0, le=60_000)
+
     @property
     def embedded(self) -> bool:
         return not self.redis_url

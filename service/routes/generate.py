@@ -1,16 +1,16 @@
-"""PNG grids of generated digits."""
+"""PNG grids of generated digits, and latent-space interpolation strips."""
 
 from __future__ import annotations
 
 import secrets
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from service.deps import GateDep, RegistryDep
-from service.model_registry import InvalidModel, ModelNotFound
+from service.model_registry import InvalidModel, LoadedModel, ModelNotFound, ModelRegistry
 from service.schemas import MAX_SEED, Problem
-from shared_models.sampling import MAX_SAMPLES, render_grid
+from shared_models.sampling import MAX_SAMPLES, render_grid, render_interpolation
 
 router = APIRouter(tags=["generate"])
 
@@ -20,28 +20,22 @@ NO_MODEL = (
     "-d '{\"iterations\": 500}' ; then poll GET /jobs/{id}. /generate serves the first "
     "checkpoint as soon as it is written."
 )
+PNG_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}}, "description": "a PNG image"},
+    404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem},
+    429: {"model": Problem}, 503: {"model": Problem},
+}
+
+ModelParam = Annotated[
+    str | None, Query(max_length=140, description="JOB or JOB:STEP (default: the served one)")
+]
+DigitParam = Annotated[
+    int | None, Query(ge=0, le=9, description="conditional models only: draw this digit")
+]
+PaddingParam = Annotated[int, Query(ge=0, le=32)]
 
 
-@router.get(
-    "/generate",
-    response_class=Response,
-    responses={
-        200: {"content": {"image/png": {}}, "description": "a grid of generated digits"},
-        404: {"model": Problem}, 422: {"model": Problem}, 429: {"model": Problem},
-        503: {"model": Problem},
-    },
-)
-async def generate(
-    registry: RegistryDep,
-    gate: GateDep,
-    n: Annotated[int, Query(ge=1, le=MAX_SAMPLES, description="number of digits")] = 64,
-    nrow: Annotated[int, Query(ge=1, le=MAX_SAMPLES, description="digits per row")] = 8,
-    padding: Annotated[int, Query(ge=0, le=32)] = 2,
-    seed: Annotated[int | None, Query(ge=0, le=MAX_SEED, description="default: random")] = None,
-    model: Annotated[
-        str | None, Query(max_length=140, description="JOB or JOB:STEP (default: the served one)")
-    ] = None,
-) -> Response:
+def choose_model(registry: ModelRegistry, model: str | None, digit: int | None) -> LoadedModel:
     try:
         loaded = registry.get(model)
     except ModelNotFound as error:
@@ -52,15 +46,60 @@ async def generate(
         ) from error
     if loaded is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=NO_MODEL)
-    chosen_seed = secrets.randbelow(MAX_SEED) if seed is None else seed
-    png = await gate.run(render_grid, loaded.generator, n, nrow, padding, chosen_seed)
+    if digit is not None and not loaded.num_classes:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail=f"digit: model {loaded.id} is not conditional, so it cannot draw a chosen "
+            "digit; train one with \"conditional\": true, or leave out digit",
+        )
+    return loaded
+
+
+def png_response(png: bytes, loaded: LoadedModel, seed: str, cacheable: bool) -> Response:
     return Response(
         png,
         media_type="image/png",
         headers={
             "X-Model-Version": loaded.id,
             "X-Model-Sha256": loaded.manifest.sha256,
-            "X-Seed": str(chosen_seed),
-            "Cache-Control": "no-store" if seed is None or model is None else "max-age=86400",
+            "X-Seed": seed,
+            "Cache-Control": "max-age=86400" if cacheable else "no-store",
         },
     )
+
+
+@router.get("/generate", response_class=Response, responses=PNG_RESPONSES)
+async def generate(
+    registry: RegistryDep,
+    gate: GateDep,
+    n: Annotated[int, Query(ge=1, le=MAX_SAMPLES, description="number of digits")] = 64,
+    nrow: Annotated[int, Query(ge=1, le=MAX_SAMPLES, description="digits per row")] = 8,
+    padding: PaddingParam = 2,
+    seed: Annotated[int | None, Query(ge=0, le=MAX_SEED, description="default: random")] = None,
+    model: ModelParam = None,
+    digit: DigitParam = None,
+) -> Response:
+    loaded = choose_model(registry, model, digit)
+    chosen = secrets.randbelow(MAX_SEED) if seed is None else seed
+    png = await gate.run(render_grid, loaded.generator, n, nrow, padding, chosen, digit)
+    return png_response(png, loaded, str(chosen), seed is not None and model is not None)
+
+
+@router.get("/interpolate", response_class=Response, responses=PNG_RESPONSES)
+async def interpolate(
+    registry: RegistryDep,
+    gate: GateDep,
+    seed_a: Annotated[int, Query(ge=0, le=MAX_SEED, description="start: /generate's first "
+                                 "digit for this seed")],
+    seed_b: Annotated[int, Query(ge=0, le=MAX_SEED, description="end")],
+    steps: Annotated[int, Query(ge=2, le=64)] = 10,
+    padding: PaddingParam = 2,
+    model: ModelParam = None,
+    digit: DigitParam = None,
+) -> Response:
+    """A one-row PNG strip walking the latent space by spherical interpolation."""
+    loaded = choose_model(registry, model, digit)
+    png = await gate.run(
+        render_interpolation, loaded.generator, seed_a, seed_b, steps, padding, digit
+    )
+    return png_response(png, loaded, f"{seed_a}-{seed_b}", model is not None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException
 
 from service.deps import RegistryDep, SettingsDep, StoreDep
+from service.schemas import Problem
 
 router = APIRouter(tags=["health"])
 
@@ -14,7 +15,9 @@ def livez() -> dict[str, str]:
     return {"status": "alive"}
 
 
-@router.get("/readyz", responses={503: {"description": "job records unreachable"}})
+@router.get(
+    "/readyz", responses={503: {"model": Problem, "description": "job records unreachable"}}
+)
 def readyz(store: StoreDep, registry: RegistryDep, settings: SettingsDep) -> dict[str, object]:
     try:
         store.count_active()

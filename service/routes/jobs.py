@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from service.auth import TokenRequired
 from service.deps import CeleryDep, SettingsDep, StoreDep
-from service.schemas import MAX_SEED, JobPage, JobRequest, JobView, Problem
+from service.errors import problems
+from service.schemas import MAX_SEED, JobPage, JobRequest, JobView
 from worker.job_spec import iterations_of
 from worker.job_store import JobStore
 from worker.queue import enqueue
@@ -20,10 +21,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 JobId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$", description="job id")]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": Problem}, 403: {"model": Problem}, 404: {"model": Problem},
-    409: {"model": Problem}, 429: {"model": Problem}, 503: {"model": Problem},
-}
 
 
 def find(store: JobStore, job_id: str) -> JobView:
@@ -34,7 +31,8 @@ def find(store: JobStore, job_id: str) -> JobView:
 
 
 @router.post(
-    "", status_code=status.HTTP_202_ACCEPTED, dependencies=[TokenRequired], responses=ERRORS
+    "", status_code=status.HTTP_202_ACCEPTED, dependencies=[TokenRequired],
+    responses=problems(400, 401, 403, 413, 422, 429, 503, retry_after=(429, 503)),
 )
 async def submit_job(
     request: JobRequest, response: Response, store: StoreDep, celery: CeleryDep,
@@ -65,7 +63,7 @@ async def submit_job(
     return find(store, record.id)
 
 
-@router.get("", responses=ERRORS)
+@router.get("", responses=problems(422))
 def list_jobs(
     store: StoreDep,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
@@ -75,14 +73,14 @@ def list_jobs(
     return JobPage(jobs=[JobView.of(r) for r in records], total=total, offset=offset, limit=limit)
 
 
-@router.get("/{job_id}", responses=ERRORS)
+@router.get("/{job_id}", responses=problems(404, 422))
 def get_job(job_id: JobId, store: StoreDep) -> JobView:
     return find(store, job_id)
 
 
 @router.delete(
     "/{job_id}", status_code=status.HTTP_202_ACCEPTED, dependencies=[TokenRequired],
-    responses=ERRORS,
+    responses=problems(401, 403, 404, 409, 422),
 )
 def cancel_job(job_id: JobId, store: StoreDep) -> JobView:
     job = find(store, job_id)

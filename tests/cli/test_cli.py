@@ -119,3 +119,20 @@ def test_data_dir_defaults_to_the_environment_variable(data_dir, tmp_path):
     splits = json.loads(result.stdout)["splits"]
     assert [s["images"] for s in splits] == [60000, 10000]
     assert splits[0]["source"] == str(MNIST.raw_dir(data_dir))
+
+
+def test_conditional_training_and_sampling_a_chosen_digit(tmp_path, data_dir, trained_run):
+    out = tmp_path / "cond"
+    trained = dcgan("train", "--out", str(out), "--iterations", "3", "--batch-size", "8",
+                    "--conditional", "--json", "--data-dir", str(data_dir))
+    assert trained.returncode == 0, trained.stderr
+    state = json.loads(trained.stdout.strip().splitlines()[-1])
+    assert state["iterations"] == 3
+    sevens = dcgan("sample", str(out), "--out", str(tmp_path / "7.npz"), "--digit", "7")
+    threes = dcgan("sample", str(out), "--out", str(tmp_path / "3.npz"), "--digit", "3")
+    assert sevens.returncode == 0 and threes.returncode == 0, sevens.stderr
+    assert not np.array_equal(np.load(tmp_path / "7.npz")["images"],
+                              np.load(tmp_path / "3.npz")["images"])
+    plain, _ = trained_run
+    refused = dcgan("sample", str(plain), "--out", str(tmp_path / "x.png"), "--digit", "7")
+    assert_one_line_error(refused, 1, "not conditional")

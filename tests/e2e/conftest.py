@@ -20,7 +20,7 @@ def redis_stack(tmp_path_factory, data_dir):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if report.failed and "redis_stack" in item.fixturenames:
-        stack = item.funcargs.get("redis_stack")
-        if stack is not None:
-            report.sections.append(("stack logs", stack.logs()))
+    if report.failed:
+        for value in getattr(item, "funcargs", {}).values():
+            if isinstance(value, Stack):
+                report.sections.append(("stack logs", value.logs()))

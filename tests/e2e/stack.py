@@ -43,8 +43,9 @@ class Stack:
         self.data_dir = root / "data"
         self.runs_dir = root / "runs"
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if not (self.data_dir / "MNIST").exists():
-            (self.data_dir / "MNIST").symlink_to(DATA_DIR / "MNIST")
+        for shared in ("MNIST", "classifiers"):  # read-only inputs, fetched/trained once
+            if not (self.data_dir / shared).exists() and (DATA_DIR / shared).exists():
+                (self.data_dir / shared).symlink_to(DATA_DIR / shared)
         self.env = {
             key: value for key, value in os.environ.items()
             if not key.startswith("DCGAN_") and key != "REDIS_URL"
@@ -56,9 +57,10 @@ class Stack:
             DCGAN_RELOAD_INTERVAL_SECONDS="0.3",
             DCGAN_REAPER_INTERVAL_SECONDS="1",
             DCGAN_LEASE_SECONDS="6",
+            DCGAN_EVAL_SAMPLES="0",
             PYTHONUNBUFFERED="1",
-            **extra_env,
         )
+        self.env.update(extra_env)
         if redis_url:
             self.env["REDIS_URL"] = redis_url
         self.port = free_port()
@@ -125,3 +127,36 @@ def wait_for_job(client: httpx.Client, job_id: str, states: tuple[str, ...], tim
         return job if job["state"] in states else None
 
     return wait_for(check, timeout, f"job {job_id} to reach {states}", interval=0.5)
+
+
+class RedisServer:
+    """A redis-server of the test's own, on a free port, that the test may stop and restart."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        with open(self.root / "redis.log", "ab") as log:
+            self.process = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--save", "", "--appendonly", "no", "--dir", str(self.root)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+        wait_for(self._answers, 20, "redis-server to answer")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(20)
+        self.process = None
+
+    def _answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False

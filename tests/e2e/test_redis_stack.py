@@ -144,3 +144,15 @@ def test_job_list_is_newest_first_and_paginated(redis_stack):
         ids = [job["id"] for job in page["jobs"] + rest["jobs"]]
         assert len(ids) == len(set(ids)) == page["total"]
         json.dumps(page)  # plain JSON all the way down
+
+
+def test_fashion_mnist_trains_and_serves_like_mnist(redis_stack):
+    with redis_stack.client() as client:
+        job = submit(client, {**SHORT_JOB, "dataset": "fashion-mnist", "iterations": 6,
+                              "checkpoint_every": 0})
+        done = wait_for_job(client, job["id"], ("succeeded", "failed"), 240)
+        assert done["state"] == "succeeded", done
+        [model] = [m for m in client.get("/models").json()["models"] if m["job"] == job["id"]]
+        assert model["dataset"] == "fashion-mnist" and model["final"]
+        picked = client.get("/generate", params={"model": job["id"], "n": 4, "seed": 2})
+        assert picked.status_code == 200 and picked.headers["X-Model-Version"] == model["id"]

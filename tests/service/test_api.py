@@ -2,11 +2,16 @@
 
 import io
 import time
+from dataclasses import replace
 
+import numpy as np
+import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.app import create_app
+from shared_models.training import train
+from tests.conftest import TINY_D, TINY_G, tiny_train_config
 from tests.service.conftest import make_settings, train_run
 
 
@@ -118,3 +123,55 @@ def test_openapi_and_docs_are_served(client):
         schema["paths"]
     )
     assert client.get("/docs").status_code == 200
+
+
+def test_metrics_expose_latency_renders_models_and_jobs(client, settings, mnist_small):
+    train_run(settings.runs_dir, "run", mnist_small)
+    wait_served(client, "run:2")
+    assert client.get("/generate", params={"n": 2, "seed": 1}).status_code == 200
+    client.post("/jobs", json={"iterations": 5})
+    text = client.get("/metrics").text
+    latency = "dcgan_http_request_duration_seconds_count"
+    assert f'{latency}{{method="GET",route="/generate",status="200"}} 1.0' in text
+    assert "dcgan_renders_in_flight 0.0" in text and "dcgan_renders_waiting 0.0" in text
+    assert 'dcgan_served_model_step{model="run:2"' in text
+    assert 'dcgan_model_reloads_total{result="success"} 1.0' in text
+    assert 'dcgan_jobs{state="queued"} 1.0' in text
+
+
+def test_digits_on_conditional_models_and_clear_422s_otherwise(client, settings, mnist_small):
+    train(
+        tiny_train_config(iterations=2), mnist_small, settings.runs_dir / "cond",
+        generator_config=replace(TINY_G, num_classes=10),
+        discriminator_config=replace(TINY_D, num_classes=10), device=torch.device("cpu"),
+    )
+    train_run(settings.runs_dir, "plain", mnist_small)
+    wait_served(client, "plain:2")  # the newer final model
+    sevens = client.get("/generate", params={"model": "cond", "digit": 7, "n": 4, "seed": 1})
+    twos = client.get("/generate", params={"model": "cond", "digit": 2, "n": 4, "seed": 1})
+    assert sevens.status_code == 200 and twos.status_code == 200
+    assert sevens.content != twos.content  # the label changes the picture, same noise
+    too_big = client.get("/generate", params={"model": "cond", "digit": 10})
+    assert too_big.status_code == 422
+    assert "digit: Input should be less than or equal to 9" in too_big.json()["detail"]
+    unconditional = client.get("/generate", params={"digit": 3})
+    assert unconditional.status_code == 422
+    assert "plain:2 is not conditional" in unconditional.json()["detail"]
+
+
+def test_interpolation_strips_are_deterministic_pngs(client, settings, mnist_small):
+    train_run(settings.runs_dir, "run", mnist_small)
+    wait_served(client, "run:2")
+    strip = client.get("/interpolate", params={"seed_a": 1, "seed_b": 2, "steps": 5})
+    assert strip.status_code == 200 and strip.headers["content-type"] == "image/png"
+    assert Image.open(io.BytesIO(strip.content)).size == (5 * 30 + 2, 30 + 2)
+    again = client.get("/interpolate", params={"seed_a": 1, "seed_b": 2, "steps": 5})
+    assert again.content == strip.content
+    first_digit = client.get("/generate", params={"seed": 1, "n": 1})
+    strip_pixels = np.asarray(Image.open(io.BytesIO(strip.content)))
+    assert np.array_equal(strip_pixels[2:30, 2:30], np.asarray(Image.open(io.BytesIO(
+        first_digit.content))))
+    bad = client.get("/interpolate", params={"seed_a": 1, "seed_b": 2, "steps": 1})
+    assert bad.status_code == 422 and "steps" in bad.json()["detail"]
+    missing = client.get("/interpolate", params={"seed_a": 1})
+    assert missing.status_code == 422 and "seed_b: Field required" in missing.json()["detail"]

@@ -6,8 +6,18 @@ import torch
 import torchvision
 from PIL import Image
 
+from shared_models.config import GeneratorConfig
 from shared_models.networks import Generator, init_weights
-from shared_models.sampling import generate_images, grid_shape, make_grid, render_grid
+from shared_models.sampling import (
+    class_labels,
+    generate_images,
+    grid_shape,
+    interpolation_images,
+    make_grid,
+    render_grid,
+    render_interpolation,
+    slerp,
+)
 from tests.conftest import TINY_G
 
 
@@ -68,3 +78,34 @@ def test_sampling_leaves_the_generator_mode_and_stats_alone(generator):
     assert generator.training
     assert all(torch.equal(v, generator.state_dict()[k]) for k, v in before.items())
     generator.eval()
+
+
+def test_slerp_keeps_the_endpoints_and_walks_the_arc():
+    a, b = torch.tensor([1.0, 0.0]), torch.tensor([0.0, 2.0])
+    path = slerp(a, b, torch.linspace(0, 1, 5))
+    assert torch.allclose(path[0], a) and torch.allclose(path[-1], b)
+    middle = path[2]
+    assert torch.allclose(middle[0], middle[1] / 2, atol=1e-6)  # 45 degrees between them
+    same = slerp(a, a, torch.tensor([0.0, 0.5, 1.0]))
+    assert torch.allclose(same, a.expand(3, -1))
+
+
+def test_interpolation_strip_starts_and_ends_at_the_seeds_first_samples(generator):
+    strip = interpolation_images(generator, seed_a=3, seed_b=9, steps=6)
+    assert strip.shape == (6, 28, 28)
+    assert torch.equal(strip[0], generate_images(generator, 4, seed=3)[0])
+    assert torch.equal(strip[-1], generate_images(generator, 1, seed=9)[0])
+    png = render_interpolation(generator, 3, 9, steps=6, padding=2)
+    assert decode(png).size == (6 * 30 + 2, 30 + 2)
+    assert render_interpolation(generator, 3, 9, steps=6) == png
+
+
+def test_class_labels_choose_a_digit_only_on_conditional_generators(generator):
+    conditional = Generator(GeneratorConfig(nz=8, hidden=32, channels=8, num_classes=10))
+    assert torch.equal(class_labels(conditional, 12), torch.arange(12) % 10)
+    assert torch.equal(class_labels(conditional, 3, digit=7), torch.tensor([7, 7, 7]))
+    with pytest.raises(ValueError, match="between 0 and 9"):
+        class_labels(conditional, 3, digit=10)
+    assert class_labels(generator, 3) is None
+    with pytest.raises(ValueError, match="not conditional"):
+        class_labels(generator, 3, digit=1)

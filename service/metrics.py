@@ -1,0 +1,129 @@
+"""Prometheus metrics (prometheus_client), one registry per app.
+
+Request latency is recorded by an ASGI middleware per route template and status. Everything
+else is read at scrape time from the objects that own it: the render gate (in flight,
+waiting), the model registry (served model, reloads) and the job records (jobs by state, and
+the training progress the workers write there: step, iterations/s, losses).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.model_registry import ModelRegistry
+from service.rendering import RenderGate
+from worker.job_store import JobState, JobStore
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class ServiceCollector(Collector):
+    def __init__(self, gate: RenderGate, registry: ModelRegistry, store: JobStore) -> None:
+        self.gate, self.registry, self.store = gate, registry, store
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "dcgan_renders_in_flight", "Renders running now", value=self.gate.in_flight
+        )
+        yield GaugeMetricFamily(
+            "dcgan_renders_waiting", "Renders waiting for a slot", value=self.gate.waiting
+        )
+        served = GaugeMetricFamily(
+            "dcgan_served_model_step", "Training step of the served generator",
+            labels=["model", "sha256"],
+        )
+        if self.registry.served is not None:
+            model = self.registry.served
+            served.add_metric([model.id, model.manifest.sha256], model.manifest.step)
+        yield served
+        reloads = CounterMetricFamily(
+            "dcgan_model_reloads", "Checkpoints validated for serving", labels=["result"]
+        )
+        reloads.add_metric(["success"], self.registry.swaps)
+        reloads.add_metric(["failure"], self.registry.reload_failures)
+        yield reloads
+        yield from self._jobs()
+
+    def _jobs(self) -> Iterator[Metric]:
+        by_state = GaugeMetricFamily("dcgan_jobs", "Jobs by state", labels=["state"])
+        for state, count in self.store.count_by_state().items():
+            by_state.add_metric([state], count)
+        yield by_state
+        gauges = {
+            "step": GaugeMetricFamily("dcgan_job_step", "Running job's step", labels=["job"]),
+            "total": GaugeMetricFamily(
+                "dcgan_job_total_steps", "Running job's iterations", labels=["job"]
+            ),
+            "iterations_per_s": GaugeMetricFamily(
+                "dcgan_job_iterations_per_second", "Running job's training rate", labels=["job"]
+            ),
+            "d_loss": GaugeMetricFamily(
+                "dcgan_job_d_loss", "Running job's discriminator loss", labels=["job"]
+            ),
+            "g_loss": GaugeMetricFamily(
+                "dcgan_job_g_loss", "Running job's generator loss", labels=["job"]
+            ),
+        }
+        for record in self.store.in_state(JobState.RUNNING):
+            for key, gauge in gauges.items():
+                value = record.progress.get(key)
+                if isinstance(value, int | float):
+                    gauge.add_metric([record.id], float(value))
+        yield from gauges.values()
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "dcgan_http_request_duration_seconds",
+            "HTTP request latency by route template and status",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def watch(self, gate: RenderGate, models: ModelRegistry, store: JobStore) -> None:
+        self.registry.register(ServiceCollector(gate, models, store))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class LatencyMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            self.metrics.latency.labels(
+                scope["method"], route_template(scope), str(status)
+            ).observe(time.perf_counter() - started)
+
+
+def route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "unmatched"

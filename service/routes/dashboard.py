@@ -1,0 +1,53 @@
+"""The training dashboard: a static page at ``/`` that polls the JSON API.
+
+The page is plain HTML, CSS and JavaScript modules under ``service/static`` (served at
+``/static``); nothing is built and nothing is fetched from anywhere but this service.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from service.routes import losses
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+# Only this origin: no inline script or style, no third-party anything.
+CONTENT_SECURITY_POLICY = "; ".join([
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+])
+
+router = APIRouter(tags=["dashboard"])
+
+
+@router.get("/", include_in_schema=False)
+def dashboard() -> FileResponse:
+    return FileResponse(
+        STATIC_DIR / "index.html",
+        media_type="text/html; charset=utf-8",
+        headers={
+            "Cache-Control": "no-cache",
+            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def install_dashboard(app: FastAPI) -> None:
+    """Serve the page at ``/``, its files at ``/static`` and ``GET /jobs/{id}/losses``."""
+    app.state.loss_cache = losses.LossHistoryCache()
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(losses.router)
+    app.include_router(router)

@@ -1,0 +1,84 @@
+// Talking to the service's JSON API: one error shape ({detail}), the optional bearer token.
+
+const TOKEN_KEY = "dcgan.apiToken";
+
+export class ApiError extends Error {
+  constructor(status, statusText, detail) {
+    super(detail);
+    this.status = status;
+    this.statusText = statusText;
+    this.detail = detail;
+  }
+
+  // "401 Unauthorized: <the API's detail>"
+  describe() {
+    const head = [this.status, this.statusText].filter(Boolean).join(" ");
+    return head ? `${head}: ${this.detail}` : this.detail;
+  }
+}
+
+export const token = {
+  get() {
+    try {
+      return localStorage.getItem(TOKEN_KEY) ?? "";
+    } catch {
+      return "";
+    }
+  },
+  set(value) {
+    try {
+      if (value) localStorage.setItem(TOKEN_KEY, value);
+      else localStorage.removeItem(TOKEN_KEY);
+    } catch {
+      // storage disabled: the token lives in the field only
+    }
+  },
+};
+
+async function detailOf(response) {
+  try {
+    const body = await response.json();
+    if (typeof body.detail === "string") return body.detail;
+    return JSON.stringify(body.detail ?? body);
+  } catch {
+    return response.statusText || "request failed";
+  }
+}
+
+async function request(method, path, { body, auth = false } = {}) {
+  const headers = { Accept: "application/json" };
+  const options = { method, headers, cache: "no-store" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    options.body = JSON.stringify(body);
+  }
+  const secret = auth ? token.get() : "";
+  if (secret) headers.Authorization = `Bearer ${secret}`;
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (error) {
+    throw new ApiError(0, "", `cannot reach the service (${error.message})`);
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, response.statusText, await detailOf(response));
+  }
+  return response.json();
+}
+
+const id = (jobId) => encodeURIComponent(jobId);
+
+export const api = {
+  jobs: (offset, limit) => request("GET", `/jobs?offset=${offset}&limit=${limit}`),
+  job: (jobId) => request("GET", `/jobs/${id(jobId)}`),
+  losses: (jobId) => request("GET", `/jobs/${id(jobId)}/losses`),
+  models: () => request("GET", "/models"),
+  submit: (body) => request("POST", "/jobs", { body, auth: true }),
+  cancel: (jobId) => request("DELETE", `/jobs/${id(jobId)}`, { auth: true }),
+};
+
+export const SAMPLE_SEED = 1234;
+
+export function sampleUrl(model) {
+  return `/generate?model=${encodeURIComponent(model)}&seed=${SAMPLE_SEED}&n=64`;
+}

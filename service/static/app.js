@@ -1,0 +1,162 @@
+// The dashboard: poll the API every POLL_MS, keep the job list and the selected job current.
+
+import { ApiError, api } from "./api.js";
+import { JobDetail } from "./detail.js";
+import { clock, shortId } from "./format.js";
+import { setupForm } from "./form.js";
+import { JobTable } from "./jobs.js";
+
+const POLL_MS = 1500;
+const HIDDEN_POLL_MS = 10000; // a background tab polls slowly
+const PAGE_SIZE = 20;
+
+const $ = (id) => document.getElementById(id);
+
+const state = {
+  offset: 0,
+  selected: selectedFromHash(),
+  timer: null,
+  polling: false,
+  again: false,
+};
+
+function selectedFromHash() {
+  const match = /^#job=([A-Za-z0-9_-]{1,64})$/.exec(location.hash);
+  return match ? match[1] : null;
+}
+
+const detail = new JobDetail({
+  id: $("detail-id"),
+  summary: $("detail-summary"),
+  plot: $("loss-plot"),
+  lossNote: $("loss-note"),
+  image: $("sample-image"),
+  sampleEmpty: $("sample-empty"),
+  sampleCaption: $("sample-caption"),
+  evalRows: $("eval-rows"),
+  evalEmpty: $("eval-empty"),
+});
+
+const table = new JobTable({
+  tbody: $("job-rows"),
+  empty: $("jobs-empty"),
+  pageLabel: $("jobs-page"),
+  newer: $("jobs-newer"),
+  older: $("jobs-older"),
+  onSelect: (id) => select(id),
+  onCancel: (id, button) => cancel(id, button),
+  onPage: (direction) => {
+    state.offset = Math.max(0, state.offset + direction * PAGE_SIZE);
+    pollNow();
+  },
+});
+
+function select(id, refresh = true) {
+  state.selected = id;
+  const hash = id ? `#job=${id}` : "";
+  if (location.hash !== hash) history.replaceState(null, "", hash || location.pathname);
+  table.markSelected(id);
+  if (refresh) pollNow();
+}
+
+async function cancel(id, button) {
+  const message = $("action-message");
+  button.disabled = true;
+  message.textContent = "";
+  try {
+    await api.cancel(id);
+    message.dataset.kind = "ok";
+    message.textContent = `Cancelling job ${shortId(id)}.`;
+  } catch (error) {
+    message.dataset.kind = "error";
+    const text = error instanceof ApiError ? error.describe() : String(error);
+    const hint = error.status === 401 || error.status === 403 ? " Check the API token field." : "";
+    message.textContent = `Could not cancel job ${shortId(id)}: ${text}${hint}`;
+    button.disabled = false;
+  }
+  pollNow();
+}
+
+function setHealth(ok, text) {
+  const connection = $("connection");
+  connection.dataset.state = ok ? "live" : "error";
+  if (connection.textContent !== text) connection.textContent = text; // announce changes only
+  connection.title = ok ? `Updated ${clock()}` : text;
+}
+
+async function poll() {
+  const page = await api.jobs(state.offset, PAGE_SIZE);
+  if (page.offset > 0 && page.jobs.length === 0 && page.total > 0) {
+    state.offset = Math.max(0, Math.floor((page.total - 1) / PAGE_SIZE) * PAGE_SIZE);
+    return poll();
+  }
+  if (!state.selected && page.jobs.length) select(page.jobs[0].id, false);
+  table.render(page, state.selected);
+
+  const models = await api.models();
+  $("served-model").textContent = models.served ?? "—";
+  if (!state.selected) {
+    detail.clear();
+    return;
+  }
+  let job = page.jobs.find((j) => j.id === state.selected);
+  if (!job) {
+    try {
+      job = await api.job(state.selected);
+    } catch (error) {
+      if (error.status === 404) {
+        select(null, false);
+        detail.clear();
+        return;
+      }
+      throw error;
+    }
+  }
+  detail.update(job, models);
+}
+
+async function tick() {
+  clearTimeout(state.timer);
+  if (state.polling) {
+    state.again = true;
+    return;
+  }
+  state.polling = true;
+  try {
+    await poll();
+    setHealth(true, "Live");
+  } catch (error) {
+    const text = error instanceof ApiError ? error.describe() : String(error);
+    setHealth(false, `Cannot update: ${text}. Retrying…`);
+  } finally {
+    state.polling = false;
+    const again = state.again;
+    state.again = false;
+    state.timer = setTimeout(tick, again ? 0 : document.hidden ? HIDDEN_POLL_MS : POLL_MS);
+  }
+}
+
+function pollNow() {
+  tick();
+}
+
+setupForm({
+  form: $("job-form"),
+  tokenInput: $("api-token"),
+  message: $("form-message"),
+  submit: $("job-submit"),
+  onStarted: (job) => {
+    state.offset = 0;
+    select(job.id);
+  },
+});
+
+window.addEventListener("hashchange", () => {
+  const id = selectedFromHash();
+  if (id && id !== state.selected) select(id);
+});
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden) pollNow();
+});
+
+tick();

@@ -1,0 +1,305 @@
+"""The dashboard in a real headless Chromium, against a real worker, uvicorn and Redis.
+
+Chromium is Debian's (``apt-get install chromium chromium-driver``), driven by the
+``playwright`` package; no browser is downloaded.
+"""
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import pytest
+import redis
+
+from shared_models.checkpoint import iter_manifests, update_manifest
+from tests.e2e.stack import Stack
+
+try:
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+except ImportError:  # the browser fixture turns this into a failure that says what to install
+    sync_playwright = None
+    PlaywrightError = Exception
+
+log = logging.getLogger(__name__)
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]
+TOKEN = "dashboard-test-token"
+NEEDS_TOKEN = "this endpoint needs 'Authorization: Bearer <DCGAN_API_TOKEN>'"
+SHORT = 40  # iterations of the job followed to the end: checkpoints at 10, 20, 30 and 40
+
+
+# --- fixtures --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if sync_playwright is None:
+        pytest.fail("the dashboard tests need Playwright: .venv/bin/pip install playwright "
+                    "(it drives Debian's chromium; do not run `playwright install`)")
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is not installed at {CHROMIUM}: as root run "
+                    "apt-get install chromium chromium-driver")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def start_stack(root: Path, **env: str):
+    stack = Stack(root, REDIS_URL, **env)
+    try:
+        stack.start_worker()
+        stack.start_api()
+        yield stack
+    finally:
+        stack.stop_all()
+        queue = stack.env["DCGAN_QUEUE"]
+        redis.Redis.from_url(REDIS_URL).delete(queue, f"_kombu.binding.{queue}")
+
+
+@pytest.fixture(scope="module")
+def open_stack(tmp_path_factory, data_dir):
+    yield from start_stack(tmp_path_factory.mktemp("dashboard-stack"))
+
+
+@pytest.fixture(scope="module")
+def token_stack(tmp_path_factory, data_dir):
+    yield from start_stack(tmp_path_factory.mktemp("dashboard-token-stack"),
+                           DCGAN_API_TOKEN=TOKEN)
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def until(page, stack: Stack, expression: str, what: str, timeout_s: float = 60, arg=None):
+    """Wait for a JavaScript expression to be truthy in the page; return its value."""
+    try:
+        handle = page.wait_for_function(expression, arg=arg, timeout=timeout_s * 1000,
+                                        polling=200)
+    except PlaywrightError as error:
+        raise AssertionError(
+            f"timed out after {timeout_s}s waiting for {what}\n{stack.logs()}"
+        ) from error
+    return handle.json_value()
+
+
+ROW = "document.querySelector(`tr[data-job-id=\"${id}\"]`)"
+
+
+def row_state(page, stack, job_id, states, what, timeout_s=60):
+    return until(page, stack, f"""([id, states]) => {{
+        const row = {ROW};
+        return row && states.includes(row.dataset.state) ? row.dataset.state : null;
+    }}""", what, timeout_s, arg=[job_id, list(states)])
+
+
+def row_step_above(page, stack, job_id, step, timeout_s=120):
+    return until(page, stack, f"""([id, step]) => {{
+        const row = {ROW};
+        return row && ["running", "succeeded"].includes(row.dataset.state)
+            && Number(row.dataset.step) > step ? Number(row.dataset.step) : 0;
+    }}""", f"job {job_id} to pass step {step} in the list", timeout_s, arg=[job_id, step])
+
+
+def fill_job_form(page, iterations: int, batch_size: int, checkpoint_every: int, seed=None):
+    page.get_by_label("Length").select_option("iterations")
+    page.get_by_label("Iterations", exact=True).fill(str(iterations))
+    page.get_by_label("Batch size").fill(str(batch_size))
+    page.get_by_label("Checkpoint every").fill(str(checkpoint_every))
+    if seed is not None:
+        page.get_by_label("Seed").fill(str(seed))
+
+
+def submit_form(page, stack) -> tuple[str, str, str | None]:
+    """Click Start and wait for the verdict: (kind, message text, job id)."""
+    message = page.get_by_test_id("form-message")
+    page.evaluate("() => { document.getElementById('form-message').dataset.kind = ''; }")
+    page.get_by_role("button", name="Start training").click()
+    kind = until(page, stack, """() => {
+        const kind = document.getElementById("form-message").dataset.kind;
+        return kind === "ok" || kind === "error" ? kind : null;
+    }""", "the form's answer")
+    return kind, message.inner_text(), message.get_attribute("data-job-id")
+
+
+def start_job(page, stack, **form) -> str:
+    fill_job_form(page, **form)
+    kind, text, job_id = submit_form(page, stack)
+    assert kind == "ok" and job_id and f"Started job {job_id[:8]}" in text, text
+    return job_id
+
+
+def no_horizontal_scroll(page) -> bool:
+    return page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+
+
+# --- tests -----------------------------------------------------------------------------------
+
+
+def test_a_job_started_from_the_form_is_followed_until_it_finishes(open_stack, page):
+    stack = open_stack
+    page.goto(f"{stack.url}/")
+    assert page.title() == "DCGAN training dashboard"
+    until(page, stack, "() => document.getElementById('connection').dataset.state === 'live'",
+          "the first poll")
+    assert page.get_by_test_id("jobs-empty").is_visible()
+
+    job_id = start_job(page, stack, iterations=SHORT, batch_size=32, checkpoint_every=10, seed=11)
+    with stack.client() as client:
+        params = client.get(f"/jobs/{job_id}").json()["params"]
+    assert {k: params[k] for k in ("iterations", "batch_size", "checkpoint_every", "seed",
+                                   "dataset", "conditional")} == {
+        "iterations": SHORT, "batch_size": 32, "checkpoint_every": 10, "seed": 11,
+        "dataset": "mnist", "conditional": False,
+    }
+    row = page.locator(f'tr[data-job-id="{job_id}"]')
+
+    # live progress in the list: the step moves on while it runs
+    first = row_step_above(page, stack, job_id, 0, timeout_s=180)
+    assert row.get_attribute("class") == "selected"  # a new job is the one shown in detail
+    second = row_step_above(page, stack, job_id, first)
+    assert first < second <= SHORT
+    assert row.get_by_test_id("job-state").inner_text() in ("running", "succeeded")
+    cells = {key: row.get_by_test_id(f"job-{key}").inner_text()
+             for key in ("d-loss", "g-loss", "rate", "eta", "device")}
+    assert re.fullmatch(r"-?\d+\.\d{3}", cells["d-loss"]), cells
+    assert re.fullmatch(r"-?\d+\.\d{3}", cells["g-loss"]), cells
+    assert cells["device"].startswith("cpu"), cells
+    progress = row.locator("progress")
+    assert progress.get_attribute("max") == str(SHORT)
+    assert re.fullmatch(rf"\d+ / {SHORT}", row.get_by_test_id("job-step").inner_text())
+
+    # the sample grid appears once the first checkpoint exists, then follows newer ones
+    first_src = until(page, stack, """() => {
+        const img = document.getElementById("sample-image");
+        return !img.hidden && img.complete && img.naturalWidth > 0 ? img.src : null;
+    }""", "the first sample grid", timeout_s=120)
+    assert re.search(rf"/generate\?model={job_id}%3A(\d+)&seed=1234&n=64$", first_src)
+    until(page, stack, """() => {
+        const path = document.querySelector('[data-testid="loss-path-d"]');
+        return path && (path.getAttribute("d").match(/L/g) || []).length >= 2;
+    }""", "the loss plot")
+    until(page, stack, """() => document.getElementById("loss-note").textContent
+        .startsWith("(from checkpoint at step")""", "the loss history from a checkpoint")
+    screenshot = stack.root / "dashboard.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    log.info("dashboard screenshot mid-training: %s", screenshot)
+    until(page, stack, """(before) => {
+        const img = document.getElementById("sample-image");
+        return img.src !== before && img.complete && img.naturalWidth > 0;
+    }""", "a newer checkpoint's samples", timeout_s=120, arg=first_src)
+
+    # the end: the final model's samples and its whole history
+    row_state(page, stack, job_id, ["succeeded", "failed"], "the job to finish", 240)
+    assert row.get_attribute("data-state") == "succeeded", stack.logs()
+    assert row.get_by_test_id("job-step").inner_text() == f"{SHORT} / {SHORT}"
+    assert not row.get_by_test_id("job-cancel").is_visible()
+    until(page, stack, """([id, last]) => {
+        const img = document.getElementById("sample-image");
+        return img.dataset.model === `${id}:${last}` && img.naturalWidth > 0;
+    }""", "the final samples", arg=[job_id, SHORT])
+    until(page, stack, """(last) => {
+        const chart = document.querySelector('[data-testid="loss-svg"]');
+        return chart && chart.dataset.lastStep === String(last)
+            && chart.dataset.points === String(last);
+    }""", "the whole loss history in the plot", arg=SHORT)
+
+    # one row per kept checkpoint; evaluation figures show once an evaluation writes them
+    final_row_selector = f'tr[data-testid="eval-row"][data-step="{SHORT}"]'
+    until(page, stack, "(selector) => document.querySelector(selector)",
+          "the final checkpoint in the evaluation table", arg=final_row_selector)
+    final_row = page.locator(final_row_selector)
+    assert final_row.locator("td").first.inner_text() == "yes"
+    assert final_row.get_by_test_id("eval-fd").inner_text() == "—"
+    final = next(m for m in iter_manifests(stack.runs_dir / job_id) if m.final)
+    update_manifest(final, metrics={"frechet_distance": 12.3456, "inception_score": 7.891,
+                                    "classes_covered": 9})
+    until(page, stack, """(selector) => {
+        const row = document.querySelector(selector);
+        return row && row.querySelector('[data-testid="eval-fd"]').textContent === "12.35";
+    }""", "the evaluation figures", arg=final_row_selector)
+    assert final_row.get_by_test_id("eval-is").inner_text() == "7.89"
+    assert final_row.get_by_test_id("eval-classes").inner_text() == "9"
+    earlier = page.locator(f'tr[data-testid="eval-row"]:not([data-step="{SHORT}"])')
+    assert earlier.count() >= 1
+    assert set(earlier.get_by_test_id("eval-fd").all_inner_texts()) == {"—"}
+
+
+def test_the_cancel_button_stops_a_long_job(open_stack, page):
+    stack = open_stack
+    page.goto(f"{stack.url}/")
+    job_id = start_job(page, stack, iterations=100_000, batch_size=32, checkpoint_every=0)
+    row_step_above(page, stack, job_id, 1, timeout_s=180)
+
+    row = page.locator(f'tr[data-job-id="{job_id}"]')
+    row.get_by_role("button", name=f"Cancel job {job_id[:8]}").click()
+    row_state(page, stack, job_id, ["cancelled", "failed", "succeeded"], "the job to stop", 120)
+    assert row.get_attribute("data-state") == "cancelled", stack.logs()
+    assert page.get_by_test_id("action-message").inner_text() == f"Cancelling job {job_id[:8]}."
+    assert not row.get_by_test_id("job-cancel").is_visible()
+    with stack.client() as client:
+        job = client.get(f"/jobs/{job_id}").json()
+    assert job["state"] == "cancelled" and 2 <= job["progress"]["step"] < 100_000
+
+
+def test_a_token_protected_service_in_a_narrow_window(token_stack, page):
+    stack = token_stack
+    page.set_viewport_size({"width": 380, "height": 800})
+    page.goto(f"{stack.url}/")
+    assert no_horizontal_scroll(page)
+    fill_job_form(page, iterations=100_000, batch_size=32, checkpoint_every=0)
+
+    kind, text, _ = submit_form(page, stack)  # no token
+    assert kind == "error" and text.startswith("401") and NEEDS_TOKEN in text, text
+    page.get_by_label("API token").fill("not-the-token")
+    kind, text, _ = submit_form(page, stack)
+    assert kind == "error" and text.startswith("403") and "wrong API token" in text, text
+    with stack.client() as client:
+        assert client.get("/jobs").json()["total"] == 0
+
+    page.get_by_label("API token").fill(TOKEN)
+    kind, text, job_id = submit_form(page, stack)
+    assert kind == "ok" and job_id, text
+    row_state(page, stack, job_id, ["queued", "running"], "the new job in the list")
+    stored = page.evaluate("() => localStorage.getItem('dcgan.apiToken')")
+    assert stored == TOKEN
+    page.reload()
+    assert page.get_by_label("API token").input_value() == TOKEN
+    assert no_horizontal_scroll(page)
+
+    # DELETE needs the token as well
+    page.get_by_label("API token").fill("")
+    cancel = page.get_by_role("button", name=f"Cancel job {job_id[:8]}")
+    cancel.click()
+    message = page.get_by_test_id("action-message")
+    until(page, stack, "() => document.getElementById('action-message').textContent",
+          "the refused cancel's message")
+    assert "401" in message.inner_text() and NEEDS_TOKEN in message.inner_text()
+    with stack.client() as client:
+        assert client.get(f"/jobs/{job_id}").json()["state"] in ("queued", "running")
+    page.get_by_label("API token").fill(TOKEN)
+    cancel.click()
+    row_state(page, stack, job_id, ["cancelled"], "the job to be cancelled", 120)
+    with stack.client() as client:
+        job = client.get(f"/jobs/{job_id}").json()
+    assert job["state"] == "cancelled", json.dumps(job)

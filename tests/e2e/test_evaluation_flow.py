@@ -1,0 +1,34 @@
+"""The worker scores every checkpoint it writes; /models and GET /jobs/{id} show the figures."""
+
+from shared_models.evaluation.classifier_store import classifier_path, load_or_train_classifier
+from tests.e2e.conftest import REDIS_URL
+from tests.e2e.stack import Stack, wait_for, wait_for_job
+
+
+def test_checkpoints_are_scored_and_the_figures_are_served(tmp_path, data_dir):
+    load_or_train_classifier("mnist", data_dir)  # cached by make setup; trained here if not
+    assert classifier_path("mnist", data_dir).is_file()
+    stack = Stack(tmp_path, REDIS_URL, DCGAN_EVAL_SAMPLES="200")
+    try:
+        stack.start_worker()
+        stack.start_api()
+        with stack.client() as client:
+            job = client.post(
+                "/jobs", json={"iterations": 10, "batch_size": 32, "checkpoint_every": 5}
+            ).json()["id"]
+            done = wait_for_job(client, job, ("succeeded", "failed"), 240)
+
+            def scored_models():
+                listed = [m for m in client.get("/models").json()["models"] if m["job"] == job]
+                return listed if len(listed) == 2 and all(m["metrics"] for m in listed) else None
+
+            models = wait_for(scored_models, 30, "the API to list both scored checkpoints")
+    finally:
+        stack.stop_all()
+    assert done["state"] == "succeeded", done
+    metrics = done["progress"]["metrics"]
+    assert metrics["step"] == 10 and metrics["n"] == 200
+    assert metrics["frechet_distance"] > 0 and 1 <= metrics["inception_score"] <= 10
+    assert sorted(m["step"] for m in models) == [5, 10]
+    for model in models:
+        assert model["metrics"]["n"] == 200 and model["metrics"]["frechet_distance"] > 0
