@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import FastAPI
 
+from service.batching import RenderBatcher
 from service.errors import install_error_handlers
 from service.limits import BodySizeLimit
 from service.metrics import LatencyMiddleware, Metrics
@@ -34,7 +35,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     registry.start(settings.reload_interval_seconds)
     app.state.registry = registry
     app.state.gate = RenderGate(settings.max_concurrent_renders, settings.max_queued_renders)
-    app.state.metrics.watch(app.state.gate, registry, app.state.store)
+    app.state.batcher = RenderBatcher(settings.batch_max_rows, settings.batch_max_wait_ms / 1000)
+    app.state.batcher.start()
+    app.state.metrics.watch(app.state.gate, app.state.batcher, registry, app.state.store)
     mode = "embedded (SQLite)" if settings.embedded else "redis"
     log.info("service ready: broker %s, runs in %s, serving %s", mode, settings.runs_dir,
              registry.served.id if registry.served else "nothing yet")
@@ -42,6 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         registry.stop()
+        app.state.batcher.stop()
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:

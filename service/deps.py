@@ -7,6 +7,7 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, Request
 
+from service.batching import RenderBatcher
 from service.model_registry import ModelRegistry
 from service.rendering import RenderGate
 from service.settings import ServiceSettings
@@ -29,6 +30,10 @@ def get_gate(request: Request) -> RenderGate:
     return request.app.state.gate
 
 
+def get_batcher(request: Request) -> RenderBatcher:
+    return request.app.state.batcher
+
+
 def get_celery(request: Request) -> Celery:
     return request.app.state.celery
 
@@ -38,3 +43,4 @@ StoreDep = Annotated[JobStore, Depends(get_store)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 GateDep = Annotated[RenderGate, Depends(get_gate)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
+BatcherDep = Annotated[RenderBatcher, Depends(get_batcher)]

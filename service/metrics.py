@@ -16,6 +16,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.batching import RenderBatcher
 from service.model_registry import ModelRegistry
 from service.rendering import RenderGate
 from worker.job_store import JobState, JobStore
@@ -25,8 +26,10 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 class ServiceCollector(Collector):
-    def __init__(self, gate: RenderGate, registry: ModelRegistry, store: JobStore) -> None:
-        self.gate, self.registry, self.store = gate, registry, store
+    def __init__(
+        self, gate: RenderGate, batcher: RenderBatcher, registry: ModelRegistry, store: JobStore
+    ) -> None:
+        self.gate, self.batcher, self.registry, self.store = gate, batcher, registry, store
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
@@ -34,6 +37,12 @@ class ServiceCollector(Collector):
         )
         yield GaugeMetricFamily(
             "dcgan_renders_waiting", "Renders waiting for a slot", value=self.gate.waiting
+        )
+        yield CounterMetricFamily(
+            "dcgan_render_batches", "Batched generator forward passes", value=self.batcher.batches
+        )
+        yield CounterMetricFamily(
+            "dcgan_render_rows", "Samples drawn in batched forward passes", value=self.batcher.rows
         )
         served = GaugeMetricFamily(
             "dcgan_served_model_step", "Training step of the served generator",
@@ -90,8 +99,10 @@ class Metrics:
             registry=self.registry,
         )
 
-    def watch(self, gate: RenderGate, models: ModelRegistry, store: JobStore) -> None:
-        self.registry.register(ServiceCollector(gate, models, store))
+    def watch(
+        self, gate: RenderGate, batcher: RenderBatcher, models: ModelRegistry, store: JobStore
+    ) -> None:
+        self.registry.register(ServiceCollector(gate, batcher, models, store))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,19 +1,16 @@
-"""Rendering grids off the event loop, with a bound on concurrent and waiting renders.
+"""A bound on the images being rendered at once and on the requests waiting for a slot.
 
-At most ``max_concurrent`` renders run (in worker threads; torch releases the GIL) and at most
-``max_queued`` wait for a slot; a request beyond that is shed at once with 429 and a
-``Retry-After`` instead of piling up.
+At most ``max_concurrent`` requests render at once (their forward passes are batched together
+by ``service.batching``) and at most ``max_queued`` wait for a slot; a request beyond that is
+shed at once with 429 and a ``Retry-After`` instead of piling up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
-import anyio.to_thread
-
-T = TypeVar("T")
 
 
 class Overloaded(RuntimeError):
@@ -33,7 +30,8 @@ class RenderGate:
     def in_flight(self) -> int:
         return int(self._slots.borrowed_tokens)
 
-    async def run(self, func: Callable[..., T], *args: object) -> T:
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
         if self._slots.available_tokens == 0 and self.waiting >= self.max_queued:
             raise Overloaded(retry_after_s=1)
         self.waiting += 1
@@ -42,6 +40,6 @@ class RenderGate:
         finally:
             self.waiting -= 1
         try:
-            return await anyio.to_thread.run_sync(func, *args, abandon_on_cancel=False)
+            yield
         finally:
             self._slots.release()

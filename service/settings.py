@@ -16,8 +16,14 @@ class ServiceSettings(Settings):
     reload_interval_seconds: float = Field(
         1.0, validation_alias="DCGAN_RELOAD_INTERVAL_SECONDS", gt=0
     )
-    max_concurrent_renders: int = Field(2, validation_alias="DCGAN_MAX_CONCURRENT_RENDERS", ge=1)
-    max_queued_renders: int = Field(32, validation_alias="DCGAN_MAX_QUEUED_RENDERS", ge=0)
+    max_concurrent_renders: int = Field(
+        32, validation_alias="DCGAN_MAX_CONCURRENT_RENDERS", ge=1
+    )
+    max_queued_renders: int = Field(64, validation_alias="DCGAN_MAX_QUEUED_RENDERS", ge=0)
+    # micro-batching: one forward pass for up to this many rows of waiting requests ...
+    batch_max_rows: int = Field(256, validation_alias="DCGAN_BATCH_MAX_ROWS", ge=1)
+    # ... waiting at most this long for more requests after the first
+    batch_max_wait_ms: float = Field(2.0, validation_alias="DCGAN_BATCH_MAX_WAIT_MS", ge=0)
     max_active_jobs: int = Field(16, validation_alias="DCGAN_MAX_ACTIVE_JOBS", ge=1)
     max_body_bytes: int = Field(16_384, validation_alias="DCGAN_MAX_BODY_BYTES", ge=256)
 

@@ -18,6 +18,11 @@ from shared_models.networks import Generator
 from shared_models.noise import seeded_noise
 
 MAX_SAMPLES = 1024
+# Every forward pass runs on blocks of exactly this many rows (the last one zero-padded). The
+# CPU kernels pick their algorithm by batch size, and a row's pixels can differ in the last
+# float bits between sizes; with one block size a sample's bytes depend only on its noise,
+# whether it is drawn alone, in a bigger grid or batched with other requests.
+RENDER_BLOCK = 32
 
 
 def generate_images(
@@ -52,22 +57,36 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return mixed.to(a.dtype)
 
 
-def interpolation_images(
+def interpolation_inputs(
     generator: Generator, seed_a: int, seed_b: int, steps: int, digit: int | None = None
-) -> torch.Tensor:
-    """``steps`` samples walking the latent space from seed_a's first sample to seed_b's."""
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Noise rows (and labels) walking the latent space from seed_a's first sample to
+    seed_b's. A conditional generator draws ``digit`` (default 0) all along."""
     if steps < 2:
         raise ValueError(f"steps must be >= 2, got {steps}")
     nz = generator.config.nz
     z = slerp(seeded_noise(1, nz, seed_a)[0], seeded_noise(1, nz, seed_b)[0],
               torch.linspace(0.0, 1.0, steps))
-    labels = None
-    if generator.config.num_classes:
-        chosen = 0 if digit is None else digit
-        labels = class_labels(generator, steps, chosen)
-    elif digit is not None:
-        class_labels(generator, steps, digit)  # raises: not conditional
-    return images_from_noise(generator, z, labels)
+    if generator.config.num_classes and digit is None:
+        digit = 0
+    return z, class_labels(generator, steps, digit)
+
+
+def grid_inputs(
+    generator: Generator, n: int, seed: int, digit: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Noise rows (and labels) of an n-sample grid for ``seed``."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    return seeded_noise(n, generator.config.nz, seed), class_labels(generator, n, digit)
+
+
+def interpolation_images(
+    generator: Generator, seed_a: int, seed_b: int, steps: int, digit: int | None = None
+) -> torch.Tensor:
+    """``steps`` samples walking the latent space from seed_a's first sample to seed_b's."""
+    return images_from_noise(generator, *interpolation_inputs(generator, seed_a, seed_b, steps,
+                                                             digit))
 
 
 def render_interpolation(
@@ -80,25 +99,41 @@ def render_interpolation(
 ) -> bytes:
     """PNG bytes of a one-row strip from seed_a's sample to seed_b's."""
     images = interpolation_images(generator, seed_a, seed_b, steps, digit)
-    return encode_png(make_grid(images, nrow=steps, padding=padding))
+    return grid_png(images, nrow=steps, padding=padding)
 
 
-@torch.no_grad()
 def images_from_noise(
     generator: Generator, z: torch.Tensor, labels: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Eval-mode samples for noise rows z, as uint8 (n, 28, 28) on the CPU."""
+    return to_uint8(forward_in_blocks(generator, z, labels)[:, 0]).cpu()
+
+
+@torch.no_grad()
+def forward_in_blocks(
+    generator: Generator, z: torch.Tensor, labels: torch.Tensor | None = None
+) -> torch.Tensor:
+    """The generator in eval mode on blocks of RENDER_BLOCK rows: (n, 1, 28, 28) floats whose
+    bits for a row depend only on that row's noise (and label)."""
     device = next(generator.parameters()).device
-    z = z.to(device)
+    count = z.shape[0]
+    padding = (-count) % RENDER_BLOCK
+    z = torch.cat([z, z.new_zeros(padding, z.shape[1])]).to(device)
     if labels is not None:
-        labels = labels.to(device)
+        labels = torch.cat([labels, labels.new_zeros(padding)]).to(device)
     was_training = generator.training
     generator.eval()
     try:
-        images = generator(z, labels)
+        blocks = [
+            generator(
+                z[start : start + RENDER_BLOCK],
+                None if labels is None else labels[start : start + RENDER_BLOCK],
+            )
+            for start in range(0, z.shape[0], RENDER_BLOCK)
+        ]
     finally:
         generator.train(was_training)
-    return to_uint8(images[:, 0]).cpu()
+    return torch.cat(blocks)[:count]
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -136,6 +171,11 @@ def make_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> np.ndarr
     return grid
 
 
+def grid_png(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> bytes:
+    """uint8 (n, 28, 28) images -> PNG bytes of their make_grid layout."""
+    return encode_png(make_grid(images, nrow, padding))
+
+
 def encode_png(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels, mode="L").save(buffer, format="PNG", compress_level=6)
@@ -152,5 +192,5 @@ def render_grid(
 ) -> bytes:
     """PNG bytes of an n-sample grid for ``seed`` (every class in turn, or ``digit``, when the
     generator is conditional)."""
-    labels = class_labels(generator, n, digit)
-    return encode_png(make_grid(generate_images(generator, n, seed, labels), nrow, padding))
+    return grid_png(images_from_noise(generator, *grid_inputs(generator, n, seed, digit)), nrow,
+                    padding)

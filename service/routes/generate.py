@@ -5,12 +5,16 @@ from __future__ import annotations
 import secrets
 from typing import Annotated, Any
 
+import anyio.to_thread
+import torch
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
-from service.deps import GateDep, RegistryDep
+from service.batching import RenderBatcher
+from service.deps import BatcherDep, GateDep, RegistryDep
 from service.model_registry import InvalidModel, LoadedModel, ModelNotFound, ModelRegistry
+from service.rendering import RenderGate
 from service.schemas import MAX_SEED, Problem
-from shared_models.sampling import MAX_SAMPLES, render_grid, render_interpolation
+from shared_models.sampling import MAX_SAMPLES, grid_inputs, grid_png, interpolation_inputs
 
 router = APIRouter(tags=["generate"])
 
@@ -55,6 +59,21 @@ def choose_model(registry: ModelRegistry, model: str | None, digit: int | None) 
     return loaded
 
 
+async def render(
+    gate: RenderGate,
+    batcher: RenderBatcher,
+    loaded: LoadedModel,
+    z: torch.Tensor,
+    labels: torch.Tensor | None,
+    nrow: int,
+    padding: int,
+) -> bytes:
+    """Images from the shared batched forward pass, then this request's PNG in a thread."""
+    async with gate.slot():
+        images = await batcher.images(loaded.generator, z, labels)
+        return await anyio.to_thread.run_sync(grid_png, images, nrow, padding)
+
+
 def png_response(png: bytes, loaded: LoadedModel, seed: str, cacheable: bool) -> Response:
     return Response(
         png,
@@ -72,6 +91,7 @@ def png_response(png: bytes, loaded: LoadedModel, seed: str, cacheable: bool) ->
 async def generate(
     registry: RegistryDep,
     gate: GateDep,
+    batcher: BatcherDep,
     n: Annotated[int, Query(ge=1, le=MAX_SAMPLES, description="number of digits")] = 64,
     nrow: Annotated[int, Query(ge=1, le=MAX_SAMPLES, description="digits per row")] = 8,
     padding: PaddingParam = 2,
@@ -81,7 +101,8 @@ async def generate(
 ) -> Response:
     loaded = choose_model(registry, model, digit)
     chosen = secrets.randbelow(MAX_SEED) if seed is None else seed
-    png = await gate.run(render_grid, loaded.generator, n, nrow, padding, chosen, digit)
+    z, labels = grid_inputs(loaded.generator, n, chosen, digit)
+    png = await render(gate, batcher, loaded, z, labels, nrow, padding)
     return png_response(png, loaded, str(chosen), seed is not None and model is not None)
 
 
@@ -89,6 +110,7 @@ async def generate(
 async def interpolate(
     registry: RegistryDep,
     gate: GateDep,
+    batcher: BatcherDep,
     seed_a: Annotated[int, Query(ge=0, le=MAX_SEED, description="start: /generate's first "
                                  "digit for this seed")],
     seed_b: Annotated[int, Query(ge=0, le=MAX_SEED, description="end")],
@@ -99,7 +121,6 @@ async def interpolate(
 ) -> Response:
     """A one-row PNG strip walking the latent space by spherical interpolation."""
     loaded = choose_model(registry, model, digit)
-    png = await gate.run(
-        render_interpolation, loaded.generator, seed_a, seed_b, steps, padding, digit
-    )
+    z, labels = interpolation_inputs(loaded.generator, seed_a, seed_b, steps, digit)
+    png = await render(gate, batcher, loaded, z, labels, steps, padding)
     return png_response(png, loaded, f"{seed_a}-{seed_b}", model is not None)

@@ -139,7 +139,7 @@ class Evaluator:
             raise ValueError("labels were given but the generator is not conditional")
         if classes and labels is None:
             labels = balanced_labels(n, classes)
-        images = generate_samples(generator, n, seed, labels, self.batch_size)
+        images = generate_samples(generator, n, seed, labels)
         return self.evaluate_images(images, labels, seed)
 
 

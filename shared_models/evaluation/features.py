@@ -13,8 +13,7 @@ import torch
 
 from shared_models.evaluation.classifier import Classifier
 from shared_models.networks import Generator
-from shared_models.noise import seeded_noise
-from shared_models.sampling import to_uint8
+from shared_models.sampling import generate_images
 from shared_models.training.batches import to_unit_range
 
 BATCH_SIZE = 500
@@ -56,33 +55,14 @@ def classify(
     return ClassifierOutputs(torch.cat(features), torch.cat(probabilities))
 
 
-@torch.no_grad()
 def generate_samples(
-    generator: Generator,
-    n: int,
-    seed: int,
-    labels: torch.Tensor | None = None,
-    batch_size: int = BATCH_SIZE,
+    generator: Generator, n: int, seed: int, labels: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """n uint8 (n, 28, 28) samples in eval mode, batched; the same images as
-    ``sampling.generate_images(generator, n, seed, labels)`` (noise drawn once from the seed)."""
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    """n uint8 (n, 28, 28) samples in eval mode: ``sampling.generate_images`` after checking
+    the labels' shape."""
     if labels is not None and labels.shape != (n,):
         raise ValueError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
-    device = next(generator.parameters()).device
-    noise = seeded_noise(n, generator.config.nz, seed)  # (n, nz) on the CPU
-    was_training = generator.training
-    generator.eval()
-    chunks = []
-    try:
-        for start in range(0, n, batch_size):
-            z = noise[start : start + batch_size].to(device)
-            y = None if labels is None else labels[start : start + batch_size].to(device)
-            chunks.append(to_uint8(generator(z, y)[:, 0]).cpu())  # (B, 28, 28)
-    finally:
-        generator.train(was_training)
-    return torch.cat(chunks)
+    return generate_images(generator, n, seed, labels)
 
 
 def balanced_labels(n: int, num_classes: int) -> torch.Tensor:

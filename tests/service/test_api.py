@@ -2,6 +2,7 @@
 
 import io
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -175,3 +176,19 @@ def test_interpolation_strips_are_deterministic_pngs(client, settings, mnist_sma
     assert bad.status_code == 422 and "steps" in bad.json()["detail"]
     missing = client.get("/interpolate", params={"seed_a": 1})
     assert missing.status_code == 422 and "seed_b: Field required" in missing.json()["detail"]
+
+
+def test_concurrent_requests_share_forward_passes_and_get_the_same_bytes(
+    client, settings, mnist_small
+):
+    train_run(settings.runs_dir, "run", mnist_small)
+    wait_served(client, "run:2")
+    params = [{"n": 1 + seed % 8, "seed": seed, "model": "run:2"} for seed in range(24)]
+    alone = [client.get("/generate", params=p).content for p in params]
+    batcher = client.app.state.batcher
+    before = batcher.batches
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        together = list(pool.map(lambda p: client.get("/generate", params=p).content, params))
+    assert together == alone
+    assert batcher.batches - before < len(params)  # some requests shared a forward pass
+    assert "dcgan_render_batches_total" in client.get("/metrics").text

@@ -29,7 +29,7 @@ from shared_models.evaluation import (
 )
 from shared_models.evaluation.classifier_store import manifest_path, read_info
 from shared_models.evaluation.classifier_training import random_shift
-from shared_models.evaluation.features import balanced_labels, generate_samples
+from shared_models.evaluation.features import balanced_labels
 from shared_models.evaluation.metrics import (
     class_shares,
     per_class_accuracy,
@@ -37,7 +37,6 @@ from shared_models.evaluation.metrics import (
 )
 from shared_models.evaluation.reference import noise_images, real_images, reference_values
 from shared_models.networks import Generator, init_weights
-from shared_models.sampling import generate_images
 from shared_models.training.batches import to_unit_range
 from tests.conftest import TINY_G
 
@@ -290,12 +289,6 @@ def test_reference_images_are_seeded_and_in_range(mnist_train):
     assert not torch.equal(real, real_images(mnist_train.images, 100, seed=2))
     with pytest.raises(ValueError, match="between 2 and 60000"):
         real_images(mnist_train.images, 60_001, seed=0)
-
-
-def test_batched_samples_are_the_images_a_user_sees():
-    generator = tiny_generator()
-    batched = generate_samples(generator, 130, seed=7, batch_size=50)
-    assert torch.equal(batched, generate_images(generator, 130, seed=7))
 
 
 def test_generator_evaluation_is_seeded(evaluator):

@@ -8,8 +8,10 @@ from PIL import Image
 
 from shared_models.config import GeneratorConfig
 from shared_models.networks import Generator, init_weights
+from shared_models.noise import seeded_noise
 from shared_models.sampling import (
     class_labels,
+    forward_in_blocks,
     generate_images,
     grid_shape,
     interpolation_images,
@@ -109,3 +111,16 @@ def test_class_labels_choose_a_digit_only_on_conditional_generators(generator):
     assert class_labels(generator, 3) is None
     with pytest.raises(ValueError, match="not conditional"):
         class_labels(generator, 3, digit=1)
+
+
+def test_a_samples_pixels_do_not_depend_on_what_it_is_drawn_with():
+    """Blocks of RENDER_BLOCK rows: same noise row, same bytes, alone or in any batch."""
+    model = Generator()  # full size: its kernels are the ones that vary with batch size
+    init_weights(model, torch.Generator().manual_seed(1))
+    model.eval()
+    z = seeded_noise(130, model.config.nz, 7)
+    many = forward_in_blocks(model, z)  # compared as floats, bit for bit
+    order = torch.randperm(130, generator=torch.Generator().manual_seed(0))
+    for rows in (order, order[:1], order[:3], order[:40]):
+        assert torch.equal(forward_in_blocks(model, z[rows]), many[rows])
+    assert torch.equal(generate_images(model, 5, seed=7), generate_images(model, 130, seed=7)[:5])
