@@ -2,10 +2,8 @@
 
 import io
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,22 +11,7 @@ import pytest
 from PIL import Image
 
 from shared_models.data import MNIST
-
-
-def dcgan(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    command = [sys.executable, "-m", "dcgan_cli.main", *args]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
-        cwd=cwd,
-    )
-
-
-def assert_one_line_error(result, code: int, *fragments: str) -> None:
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    for fragment in fragments:
-        assert fragment in last, last
+from tests.cli.run import assert_one_line_error, dcgan
 
 
 @pytest.fixture(scope="module")

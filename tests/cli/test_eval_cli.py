@@ -1,10 +1,7 @@
 """``dcgan eval`` and ``dcgan classifier`` as a user runs them: real processes, real MNIST."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +11,7 @@ from shared_models.data import MNIST
 from shared_models.evaluation import classifier_path, load_or_train_classifier
 from shared_models.evaluation.classifier_store import manifest_path
 from shared_models.training import train
+from tests.cli.run import assert_one_line_error, dcgan
 from tests.conftest import TINY_D, TINY_G, tiny_train_config
 
 RESULT_KEYS = {
@@ -22,20 +20,6 @@ RESULT_KEYS = {
     "per_class_accuracy", "seconds",
 }
 
-
-def dcgan(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "dcgan_cli.main", *args]
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=300, env=dict(os.environ), cwd=cwd
-    )
-
-
-def assert_one_line_error(result, code: int, *fragments: str) -> None:
-    assert result.returncode == code, result.stderr
-    assert "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    for fragment in fragments:
-        assert fragment in last, last
 
 
 @pytest.fixture(scope="module")

@@ -1,19 +1,14 @@
 import pytest
 
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, running_stack
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
 @pytest.fixture(scope="module")
 def redis_stack(tmp_path_factory, data_dir):
-    stack = Stack(tmp_path_factory.mktemp("redis-stack"), REDIS_URL)
-    try:
-        stack.start_worker()
-        stack.start_api()
+    with running_stack(tmp_path_factory.mktemp("redis-stack"), REDIS_URL) as stack:
         yield stack
-    finally:
-        stack.stop_all()
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

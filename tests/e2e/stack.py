@@ -9,11 +9,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 from tests.conftest import DATA_DIR, REPO
 
@@ -160,3 +162,18 @@ class RedisServer:
                 return sock.recv(16).startswith(b"+PONG")
         except OSError:
             return False
+
+
+@contextmanager
+def running_stack(root: Path, redis_url: str | None, **env: str) -> Iterator[Stack]:
+    """A worker and the API, stopped at the end (and their Redis queue deleted)."""
+    stack = Stack(root, redis_url, **env)
+    try:
+        stack.start_worker()
+        stack.start_api()
+        yield stack
+    finally:
+        stack.stop_all()
+        if redis_url:
+            queue = stack.env["DCGAN_QUEUE"]
+            redis.Redis.from_url(redis_url).delete(queue, f"_kombu.binding.{queue}")

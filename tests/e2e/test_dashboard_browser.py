@@ -10,10 +10,10 @@ import re
 from pathlib import Path
 
 import pytest
-import redis
 
 from shared_models.checkpoint import iter_manifests, update_manifest
-from tests.e2e.stack import Stack
+from tests.e2e.conftest import REDIS_URL
+from tests.e2e.stack import Stack, running_stack
 
 try:
     from playwright.sync_api import Error as PlaywrightError
@@ -24,7 +24,6 @@ except ImportError:  # the browser fixture turns this into a failure that says w
 
 log = logging.getLogger(__name__)
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -55,15 +54,8 @@ def browser():
 
 
 def start_stack(root: Path, **env: str):
-    stack = Stack(root, REDIS_URL, **env)
-    try:
-        stack.start_worker()
-        stack.start_api()
+    with running_stack(root, REDIS_URL, **env) as stack:
         yield stack
-    finally:
-        stack.stop_all()
-        queue = stack.env["DCGAN_QUEUE"]
-        redis.Redis.from_url(REDIS_URL).delete(queue, f"_kombu.binding.{queue}")
 
 
 @pytest.fixture(scope="module")

@@ -2,18 +2,13 @@
 
 import pytest
 
-from tests.e2e.stack import Stack, wait_for, wait_for_job
+from tests.e2e.stack import running_stack, wait_for, wait_for_job
 
 
 @pytest.fixture(scope="module")
 def embedded_stack(tmp_path_factory, data_dir):
-    stack = Stack(tmp_path_factory.mktemp("embedded-stack"), redis_url=None)
-    try:
-        stack.start_worker()
-        stack.start_api()
+    with running_stack(tmp_path_factory.mktemp("embedded-stack"), redis_url=None) as stack:
         yield stack
-    finally:
-        stack.stop_all()
 
 
 def test_embedded_mode_trains_and_serves(embedded_stack):

@@ -2,16 +2,13 @@
 
 from shared_models.evaluation.classifier_store import classifier_path, load_or_train_classifier
 from tests.e2e.conftest import REDIS_URL
-from tests.e2e.stack import Stack, wait_for, wait_for_job
+from tests.e2e.stack import running_stack, wait_for, wait_for_job
 
 
 def test_checkpoints_are_scored_and_the_figures_are_served(tmp_path, data_dir):
     load_or_train_classifier("mnist", data_dir)  # cached by make setup; trained here if not
     assert classifier_path("mnist", data_dir).is_file()
-    stack = Stack(tmp_path, REDIS_URL, DCGAN_EVAL_SAMPLES="200")
-    try:
-        stack.start_worker()
-        stack.start_api()
+    with running_stack(tmp_path, REDIS_URL, DCGAN_EVAL_SAMPLES="200") as stack:
         with stack.client() as client:
             job = client.post(
                 "/jobs", json={"iterations": 10, "batch_size": 32, "checkpoint_every": 5}
@@ -23,8 +20,6 @@ def test_checkpoints_are_scored_and_the_figures_are_served(tmp_path, data_dir):
                 return listed if len(listed) == 2 and all(m["metrics"] for m in listed) else None
 
             models = wait_for(scored_models, 30, "the API to list both scored checkpoints")
-    finally:
-        stack.stop_all()
     assert done["state"] == "succeeded", done
     metrics = done["progress"]["metrics"]
     assert metrics["step"] == 10 and metrics["n"] == 200
