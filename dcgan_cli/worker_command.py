@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import socket
+import subprocess
+import sys
 
 from dcgan_cli.errors import CommandError
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,6 +23,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+def ensure_classifier() -> None:
+    """Cache the MNIST evaluation classifier (trained once, minutes on a CPU) so checkpoints
+    can be scored. It runs in a child process: the worker's main process forks its pool and
+    must not have run any torch arithmetic (thread pools do not survive a fork)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "dcgan_cli.main", "classifier", "--dataset", "mnist"], check=False
+    )
+    if done.returncode != 0:
+        log.warning("no evaluation classifier (exit %d): checkpoints will not be scored",
+                    done.returncode)
+
+
 def run(args: argparse.Namespace) -> int:
     from worker.settings import get_settings
 
@@ -28,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from error
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.eval_samples:
+        ensure_classifier()
 
     from worker.tasks import app
 
