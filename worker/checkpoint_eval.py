@@ -1,8 +1,9 @@
 """Scoring each checkpoint a job writes, on a few samples, with the cached classifier.
 
 The figures go into the checkpoint's manifest (so ``GET /models`` lists them) and into the
-job's progress (``GET /jobs/{id}``). A job never trains a classifier: without a cached one
-(``dcgan classifier``; ``make setup`` builds MNIST's) its checkpoints go unscored.
+job's progress (``GET /jobs/{id}``). A job never trains a classifier: ``dcgan worker`` caches
+MNIST's before it starts, ``dcgan classifier --dataset fashion-mnist`` Fashion-MNIST's; without
+one, checkpoints go unscored.
 """
 
 from __future__ import annotations
