@@ -152,7 +152,10 @@ def test_fashion_mnist_trains_and_serves_like_mnist(redis_stack):
                               "checkpoint_every": 0})
         done = wait_for_job(client, job["id"], ("succeeded", "failed"), 240)
         assert done["state"] == "succeeded", done
-        [model] = [m for m in client.get("/models").json()["models"] if m["job"] == job["id"]]
+        [model] = wait_for(
+            lambda: [m for m in client.get("/models").json()["models"] if m["job"] == job["id"]],
+            20, "the new model to be listed",
+        )
         assert model["dataset"] == "fashion-mnist" and model["final"]
         picked = client.get("/generate", params={"model": job["id"], "n": 4, "seed": 2})
         assert picked.status_code == 200 and picked.headers["X-Model-Version"] == model["id"]
