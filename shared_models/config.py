@@ -13,6 +13,8 @@ from typing import Any
 FAST_ITERATIONS = 5_000
 SLOW_ITERATIONS = 10_000
 DATASETS = ("mnist", "fashion-mnist")
+# "auto": bfloat16 autocast on CUDA, float32 on the CPU
+PRECISIONS = ("auto", "float32", "bfloat16")
 NUM_CLASSES = 10  # both data sets; a conditional model is conditioned on these labels
 
 # CNTK's default variance momentum for Adam is a time constant of 720,000 samples;
@@ -85,6 +87,8 @@ class TrainConfig:
     checkpoint_every: int = 0  # 0 -> only the final checkpoint
     keep_checkpoints: int = 3  # rolling checkpoints kept besides the final one
     log_every: int = 0  # 0 -> iterations // 25, as the tutorial prints
+    precision: str = "auto"  # one of PRECISIONS: the networks' arithmetic while training
+    compile: bool = False  # torch.compile the training steps (worth it for long runs only)
 
     def __post_init__(self) -> None:
         _require_positive(self, "iterations", "batch_size", "k", "g_steps")
@@ -94,6 +98,10 @@ class TrainConfig:
             raise ValueError(f"beta1 must be in [0, 1), got {self.beta1}")
         if self.beta2 is not None and not 0 <= self.beta2 < 1:
             raise ValueError(f"beta2 must be in [0, 1), got {self.beta2}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         for name in ("checkpoint_every", "log_every", "seed"):

@@ -2,7 +2,9 @@
 
 Each iteration: ``k`` discriminator steps (fresh noise and a fresh real batch each), then
 ``g_steps`` generator steps on one shared noise batch. Losses stay on the device in a
-per-iteration history; nothing here reads a value back to the host.
+per-iteration history; nothing here reads a value back to the host. How each update runs
+(fused Adam, channels-last and GEMM layers, autocast, torch.compile) lives in ``steps.py``
+and ``layers.py``; this class draws the inputs and owns the checkpoint state.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from shared_models.config import (
     to_dict,
 )
 from shared_models.data.datasets import ImageData
-from shared_models.losses import discriminator_loss, generator_loss
 from shared_models.networks import Discriminator, Generator, init_weights
 from shared_models.noise import sample_noise
 from shared_models.training.batches import DeviceBatches
-from shared_models.training.isolation import frozen_batchnorm_stats, frozen_parameters
+from shared_models.training.layers import prepare_for_training
+from shared_models.training.steps import TrainingSteps, make_adam
 
 log = logging.getLogger(__name__)
 
@@ -53,15 +55,19 @@ class Trainer:
         self.discriminator = Discriminator(discriminator_config)
         init_weights(self.generator, init_rng)
         init_weights(self.discriminator, init_rng)
-        self.generator.to(device).train()
-        self.discriminator.to(device).train()
+        for network in (self.generator, self.discriminator):
+            network.to(device).train()
+            prepare_for_training(network, device)  # after init: same values, faster layout
 
-        betas = (train_config.beta1, train_config.adam_beta2)
-        self.g_optimizer = torch.optim.Adam(
-            self.generator.parameters(), lr=train_config.lr, betas=betas, eps=train_config.eps
-        )
-        self.d_optimizer = torch.optim.Adam(
-            self.discriminator.parameters(), lr=train_config.lr, betas=betas, eps=train_config.eps
+        self.g_optimizer = make_adam(self.generator.parameters(), train_config, device)
+        self.d_optimizer = make_adam(self.discriminator.parameters(), train_config, device)
+        self.steps = TrainingSteps(
+            self.generator,
+            self.discriminator,
+            self.g_optimizer,
+            self.d_optimizer,
+            train_config,
+            device,
         )
 
         self.rng = torch.Generator(device=device).manual_seed(train_config.seed)
@@ -91,23 +97,10 @@ class Trainer:
         z, fake_labels = self.noise(), self.fake_labels()
         real, labels = self.batches.next()
         real_labels = labels if self.conditional else None
-        with torch.no_grad(), frozen_batchnorm_stats(self.generator):
-            fake = self.generator(z, fake_labels)
-        loss = discriminator_loss(
-            self.discriminator(real, real_labels), self.discriminator(fake, fake_labels)
-        )
-        self.d_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.d_optimizer.step()
-        return loss.detach()
+        return self.steps.discriminator_step(z, fake_labels, real, real_labels)
 
     def generator_step(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        with frozen_parameters(self.discriminator), frozen_batchnorm_stats(self.discriminator):
-            loss = generator_loss(self.discriminator(self.generator(z, labels), labels))
-            self.g_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-        self.g_optimizer.step()
-        return loss.detach()
+        return self.steps.generator_step(z, labels)
 
     def iteration(self) -> None:
         d_losses = [self.discriminator_step() for _ in range(self.config.k)]
