@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -21,8 +22,10 @@ MAX_SAMPLES = 1024
 # Every forward pass runs on blocks of exactly this many rows (the last one zero-padded). The
 # CPU kernels pick their algorithm by batch size, and a row's pixels can differ in the last
 # float bits between sizes; with one block size a sample's bytes depend only on its noise,
-# whether it is drawn alone, in a bigger grid or batched with other requests.
-RENDER_BLOCK = 32
+# whether it is drawn alone, in a bigger grid or batched with other requests. 16 rows: a
+# small grid pads to 16 rows, not 32, while a block is still big enough for efficient kernels
+# (per row about 1.15x the cost in a 32-row block, against 1.55x at 8 rows).
+RENDER_BLOCK = 16
 
 
 def generate_images(
@@ -109,28 +112,39 @@ def images_from_noise(
     return to_uint8(forward_in_blocks(generator, z, labels)[:, 0]).cpu()
 
 
-@torch.no_grad()
+BlockMap = Callable[[Callable[[int], torch.Tensor], Iterable[int]], Iterable[torch.Tensor]]
+
+
 def forward_in_blocks(
-    generator: Generator, z: torch.Tensor, labels: torch.Tensor | None = None
+    generator: Generator,
+    z: torch.Tensor,
+    labels: torch.Tensor | None = None,
+    map_blocks: BlockMap = map,
 ) -> torch.Tensor:
     """The generator in eval mode on blocks of RENDER_BLOCK rows: (n, 1, 28, 28) floats whose
-    bits for a row depend only on that row's noise (and label)."""
+    bits for a row depend only on that row's noise (and label).
+
+    ``map_blocks(forward, starts)`` runs the forward of every block (``map`` by default, one
+    after the other in this thread; ``service.batching`` spreads them over threads).
+    """
     device = next(generator.parameters()).device
     count = z.shape[0]
     padding = (-count) % RENDER_BLOCK
     z = torch.cat([z, z.new_zeros(padding, z.shape[1])]).to(device)
     if labels is not None:
         labels = torch.cat([labels, labels.new_zeros(padding)]).to(device)
-    was_training = generator.training
-    generator.eval()
-    try:
-        blocks = [
-            generator(
+
+    def forward(start: int) -> torch.Tensor:
+        with torch.no_grad():  # per thread: the block may run in another one
+            return generator(
                 z[start : start + RENDER_BLOCK],
                 None if labels is None else labels[start : start + RENDER_BLOCK],
             )
-            for start in range(0, z.shape[0], RENDER_BLOCK)
-        ]
+
+    was_training = generator.training
+    generator.eval()
+    try:
+        blocks = list(map_blocks(forward, range(0, z.shape[0], RENDER_BLOCK)))
     finally:
         generator.train(was_training)
     return torch.cat(blocks)[:count]
