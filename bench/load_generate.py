@@ -286,6 +286,15 @@ def table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def add_served_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """--iterations and --data-dir: the short real training run whose generator is served."""
+    parser.add_argument("--iterations", type=int, default=20,
+                        help="training iterations of the served model (20)")
+    parser.add_argument("--data-dir", type=Path,
+                        default=Path(os.environ.get("DCGAN_DATA_DIR", REPO / "data")),
+                        help="where MNIST is (or is fetched to) for that training")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=64, help="concurrent clients (64)")
@@ -294,11 +303,7 @@ def main() -> None:
                         help="digits per grid: N, or LOW-HIGH for a random size each (16)")
     parser.add_argument("--url", default=None,
                         help="a running service to measure (default: start one here)")
-    parser.add_argument("--iterations", type=int, default=20,
-                        help="training iterations of the model served when starting one (20)")
-    parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("DCGAN_DATA_DIR", REPO / "data")),
-                        help="where MNIST is (or is fetched to) for that training")
+    add_served_model_arguments(parser)
     parser.add_argument("--ignore-retry-after", action="store_true",
                         help="ask again at once when shed, instead of waiting Retry-After")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -51,6 +51,7 @@ from bench.load_generate import (
     MAX_SEED,
     PNG_MAGIC,
     Sample,
+    add_served_model_arguments,
     free_port,
     one_client,
     percentiles,
@@ -616,11 +617,7 @@ def main() -> None:
     parser.add_argument("--job-iterations", type=int, default=None,
                         help="iterations of the training job whose memory is sampled (100; "
                              "quick 20)")
-    parser.add_argument("--iterations", type=int, default=20,
-                        help="training iterations of the served model (20)")
-    parser.add_argument("--data-dir", type=Path,
-                        default=Path(os.environ.get("DCGAN_DATA_DIR", REPO / "data")),
-                        help="where MNIST is (or is fetched to)")
+    add_served_model_arguments(parser)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0",
                         help="the Redis the service and the worker share (a queue of their own)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
