@@ -95,16 +95,22 @@ def plot(rows: list[Row], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     sizes = [r.batch_size for r in rows]
-    figure, (quality, speed) = plt.subplots(1, 2, figsize=(9, 3.6))
-    quality.plot(sizes, [r.frechet_distance for r in rows], "o-", color="tab:red")
+    figure, (quality, speed) = plt.subplots(1, 2, figsize=(9, 4.2))
+    fd_line = quality.plot(sizes, [r.frechet_distance for r in rows], "o-", color="tab:red",
+                           label="Fréchet distance (left, lower is better)")
     quality.set_xscale("log", base=2)
     quality.set_xticks(sizes, [str(s) for s in sizes])
     quality.set_xlabel("minibatch size")
-    quality.set_ylabel("Fréchet distance (lower is better)")
+    quality.set_ylabel("Fréchet distance", color="tab:red")
     score = quality.twinx()
-    score.plot(sizes, [r.inception_score for r in rows], "s--", color="tab:blue")
-    score.set_ylabel("Inception Score (higher is better)")
-    speed.bar([str(s) for s in sizes], [r.seconds for r in rows], color="tab:gray")
+    is_line = score.plot(sizes, [r.inception_score for r in rows], "s--", color="tab:blue",
+                         label="Inception Score (right, higher is better)")
+    score.set_ylabel("Inception Score", color="tab:blue")
+    quality.legend(handles=fd_line + is_line, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                   fontsize="small")
+    positions = range(len(rows))
+    speed.bar(positions, [r.seconds for r in rows], color="tab:gray")
+    speed.set_xticks(positions, [str(s) for s in sizes])
     speed.set_xlabel("minibatch size")
     speed.set_ylabel("wall time (s)")
     figure.suptitle("Same number of training images, tutorial settings otherwise")
