@@ -39,8 +39,9 @@ from typing import Any
 
 import httpx
 
+from service.schemas import MAX_SEED
+
 REPO = Path(__file__).resolve().parent.parent
-MAX_SEED = 2**31 - 1
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SHED = (429, 503)
 # server settings worth varying between runs; every other DCGAN_* variable is left out

@@ -21,8 +21,9 @@ import torch
 from shared_models.config import DiscriminatorConfig, GeneratorConfig, TrainConfig
 from shared_models.losses import discriminator_loss, generator_loss
 from shared_models.networks import Discriminator, Generator, init_weights
-from shared_models.noise import seeded_noise
-from shared_models.sampling import encode_png, make_grid, to_uint8
+from shared_models.noise import sample_noise, seeded_noise
+from shared_models.sampling import grid_png, to_uint8
+from shared_models.training.batches import to_unit_range
 from shared_models.training.isolation import frozen_batchnorm_stats
 
 # (z, fake_labels, real, real_labels) for one discriminator step
@@ -78,8 +79,7 @@ class NaiveTrainer:
 
     def _noise(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         batch = self.config.batch_size
-        z = torch.rand(batch, self.generator.config.nz, generator=self.rng, device=self.device)
-        z = z * 2 - 1
+        z = sample_noise(batch, self.generator.config.nz, self.rng, self.device)
         labels = None
         if self.num_classes:
             labels = torch.randint(
@@ -94,8 +94,8 @@ class NaiveTrainer:
             self.cursor = 0
         index = self.order[self.cursor : self.cursor + batch]
         self.cursor += batch
-        real = self.images[index].unsqueeze(1).float() * (2 / 255) - 1
-        return real, None if self.labels is None else self.labels[index]
+        labels = None if self.labels is None else self.labels[index]
+        return to_unit_range(self.images[index]), labels
 
     def _draw_d_inputs(self) -> DStepInputs:
         z, fake_labels = self._noise()
@@ -151,4 +151,4 @@ def naive_render(
     generator.eval()
     images = generator(z, None if labels is None else labels.to(device)).detach()
     generator.train(was_training)
-    return encode_png(make_grid(to_uint8(images[:, 0]).cpu(), nrow, padding))
+    return grid_png(to_uint8(images[:, 0]).cpu(), nrow, padding)

@@ -20,10 +20,9 @@ import torch
 from fastapi import FastAPI, Query, Response
 
 from bench.naive import naive_render
+from service.schemas import MAX_SEED
 from shared_models.generator_io import load_generator
 from shared_models.sampling import MAX_SAMPLES
-
-MAX_SEED = 2**31 - 1
 
 
 def create_app(checkpoint: Path) -> FastAPI:

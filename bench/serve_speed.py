@@ -48,7 +48,6 @@ from typing import Any
 import httpx
 
 from bench.load_generate import (
-    MAX_SEED,
     PNG_MAGIC,
     Sample,
     add_served_model_arguments,
@@ -58,6 +57,7 @@ from bench.load_generate import (
     summarise,
     train_full_size,
 )
+from service.schemas import MAX_SEED
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (1, 16, 64, 256, 1024)
