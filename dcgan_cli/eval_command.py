@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--n", type=positive_int, default=DEFAULT_SAMPLES, help=f"samples ({DEFAULT_SAMPLES})"
     )
     parser.add_argument("--seed", type=non_negative_int, default=0, help="noise seed (0)")
+    parser.add_argument(
+        "--live-weights",
+        action="store_true",
+        help="score the generator's live weights, not the average a checkpoint may keep "
+        "(train --ema-decay)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
         "--data-dir",
@@ -67,7 +73,11 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--dataset goes with --reference; a checkpoint names its own data set")
     started = time.perf_counter()
     result, manifest = evaluate_checkpoint(
-        resolve_checkpoint(args.checkpoint), folder, args.n, args.seed
+        resolve_checkpoint(args.checkpoint),
+        folder,
+        args.n,
+        args.seed,
+        averaged=not args.live_weights,
     )
     seconds = time.perf_counter() - started
     if args.json:

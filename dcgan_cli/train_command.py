@@ -60,6 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--conditional", action="store_true",
         help="train a class-conditional generator (labels fed to both networks)",
     )
+    parser.add_argument(
+        "--ema-decay",
+        type=float,
+        help="keep a moving average of the generator's weights with this decay (e.g. 0.999) "
+        "and serve it; 0, the default, keeps the tutorial's plain weights",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
@@ -76,6 +82,7 @@ def explicit_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "beta1": args.beta1,
         "k": args.k,
         "checkpoint_every": args.checkpoint_every,
+        "ema_decay": args.ema_decay,
         "dataset": args.dataset,
     }
 

@@ -39,6 +39,14 @@ class JobRequest(BaseModel):
         None, ge=0, le=100_000, description="default: a tenth of the run"
     )
     conditional: bool = Field(False, description="train a class-conditional generator")
+    ema_decay: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="decay of a moving average of the generator's weights, served instead of "
+        "the live weights (e.g. 0.999); 0 keeps the tutorial's plain weights",
+    )
 
     @field_validator("iterations", "batch_size", "seed", "k", "checkpoint_every", mode="before")
     @classmethod

@@ -89,6 +89,9 @@ class TrainConfig:
     log_every: int = 0  # 0 -> iterations // 25, as the tutorial prints
     precision: str = "auto"  # one of PRECISIONS: the networks' arithmetic while training
     compile: bool = False  # torch.compile the training steps (worth it for long runs only)
+    # > 0 keeps an exponential moving average of the generator's weights with this decay
+    # (e.g. 0.999); checkpoints then serve the average. 0: the tutorial's plain weights.
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         _require_positive(self, "iterations", "batch_size", "k", "g_steps")
@@ -98,6 +101,8 @@ class TrainConfig:
             raise ValueError(f"beta1 must be in [0, 1), got {self.beta1}")
         if self.beta2 is not None and not 0 <= self.beta2 < 1:
             raise ValueError(f"beta2 must be in [0, 1), got {self.beta2}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.precision not in PRECISIONS:
             raise ValueError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"

@@ -37,6 +37,7 @@ def train_config(params: dict[str, Any]) -> TrainConfig:
         seed=int(params.get("seed") or 0),
         dataset=str(params.get("dataset") or defaults.dataset),
         checkpoint_every=int(checkpoint_every),
+        ema_decay=float(params.get("ema_decay") or 0.0),
     )
 
 

@@ -18,6 +18,7 @@ function describeParams(params = {}) {
     : `${params.mode ?? "fast"} mode`;
   const parts = [length, `batch ${params.batch_size}`, params.dataset, `seed ${params.seed}`];
   if (params.conditional) parts.push("conditional");
+  if (params.ema_decay) parts.push(`weight average ${params.ema_decay}`);
   return parts.join(", ");
 }
 

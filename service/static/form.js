@@ -14,6 +14,7 @@ function bodyOf(form) {
     k: Number(f.k.value),
     lr: Number(f.lr.value),
     beta1: Number(f.beta1.value),
+    ema_decay: Number(f.ema_decay.value),
   };
   if (f.run_length.value === "iterations") body.iterations = Number(f.iterations.value);
   else body.mode = f.run_length.value;

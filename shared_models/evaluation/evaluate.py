@@ -162,12 +162,14 @@ def evaluate_checkpoint(
     seed: int = 0,
     evaluator: Evaluator | None = None,
     device: torch.device | str = "cpu",
+    averaged: bool = True,
 ) -> tuple[EvaluationResult, Manifest]:
     """Verify and load a checkpoint's generator and score it on its own data set.
 
     Pass the ``evaluator`` of an earlier call to reuse its classifier and test statistics.
+    ``averaged=False`` scores the live weights of a checkpoint that also keeps an average.
     """
-    generator, manifest = load_generator(checkpoint, device)
+    generator, manifest = load_generator(checkpoint, device, averaged)
     if evaluator is None or evaluator.dataset != manifest.dataset:
         evaluator = Evaluator.for_dataset(manifest.dataset, data_dir, device)
     log.info("evaluating %s (step %d) on %d samples", checkpoint, manifest.step, n)

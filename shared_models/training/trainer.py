@@ -25,6 +25,7 @@ from shared_models.config import (
 from shared_models.data.datasets import ImageData
 from shared_models.networks import Discriminator, Generator, init_weights
 from shared_models.noise import sample_noise
+from shared_models.training.averaging import WeightAverage
 from shared_models.training.batches import DeviceBatches
 from shared_models.training.layers import prepare_for_training
 from shared_models.training.steps import TrainingSteps, make_adam
@@ -59,6 +60,11 @@ class Trainer:
             network.to(device).train()
             prepare_for_training(network, device)  # after init: same values, faster layout
 
+        self.average = (
+            WeightAverage(self.generator, train_config.ema_decay)
+            if train_config.ema_decay
+            else None
+        )
         self.g_optimizer = make_adam(self.generator.parameters(), train_config, device)
         self.d_optimizer = make_adam(self.discriminator.parameters(), train_config, device)
         self.steps = TrainingSteps(
@@ -108,6 +114,8 @@ class Trainer:
         g_losses = [self.generator_step(z, labels) for _ in range(self.config.g_steps)]
         self.history[self.step, 0] = torch.stack(d_losses).mean()
         self.history[self.step, 1] = torch.stack(g_losses).mean()
+        if self.average is not None:
+            self.average.update(self.generator)
         self.step += 1
 
     def mean_losses(self, start: int, stop: int) -> tuple[float, float]:
@@ -129,6 +137,7 @@ class Trainer:
             "discriminator_config": to_dict(self.discriminator_config),
             "train_config": to_dict(self.config),
             "generator": self.generator.state_dict(),
+            **({"generator_average": self.average.state_dict()} if self.average else {}),
             "discriminator": self.discriminator.state_dict(),
             "g_optimizer": self.g_optimizer.state_dict(),
             "d_optimizer": self.d_optimizer.state_dict(),
@@ -160,6 +169,8 @@ class Trainer:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.generator.load_state_dict(state["generator"])
+        if self.average is not None:
+            self.average.load_state_dict(state["generator_average"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.g_optimizer.load_state_dict(state["g_optimizer"])
         self.d_optimizer.load_state_dict(state["d_optimizer"])

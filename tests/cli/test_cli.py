@@ -71,6 +71,7 @@ def test_sample_writes_a_png_grid_and_raw_npz(trained_run, tmp_path):
         (["train", "--out", "x", "--iterations", "0"], 2, ["must be >= 1"]),
         (["train", "--out", "x", "--fast", "--slow"], 2, ["not allowed with"]),
         (["train", "--out", "x", "--dataset", "cifar"], 2, ["invalid choice"]),
+        (["train", "--out", "x", "--ema-decay", "1.5"], 1, ["ema_decay must be in [0, 1)"]),
         (["sample", "missing.pt", "--out", "a.png"], 1, ["missing.pt", "no such checkpoint"]),
         (["sample", "missing.pt", "--out", "a.txt"], 2, [".png or .npz"]),
         (["sample", "missing.pt", "--out", "a.png", "--n", "5000"], 2, ["at most 1024"]),

@@ -113,13 +113,17 @@ def row_step_above(page, stack, job_id, step, timeout_s=120):
     }}""", f"job {job_id} to pass step {step} in the list", timeout_s, arg=[job_id, step])
 
 
-def fill_job_form(page, iterations: int, batch_size: int, checkpoint_every: int, seed=None):
+def fill_job_form(
+    page, iterations: int, batch_size: int, checkpoint_every: int, seed=None, ema_decay=None
+):
     page.get_by_label("Length").select_option("iterations")
     page.get_by_label("Iterations", exact=True).fill(str(iterations))
     page.get_by_label("Batch size").fill(str(batch_size))
     page.get_by_label("Checkpoint every").fill(str(checkpoint_every))
     if seed is not None:
         page.get_by_label("Seed").fill(str(seed))
+    if ema_decay is not None:
+        page.get_by_label("Weight average decay").fill(str(ema_decay))
 
 
 def submit_form(page, stack) -> tuple[str, str, str | None]:
@@ -156,13 +160,14 @@ def test_a_job_started_from_the_form_is_followed_until_it_finishes(open_stack, p
           "the first poll")
     assert page.get_by_test_id("jobs-empty").is_visible()
 
-    job_id = start_job(page, stack, iterations=SHORT, batch_size=32, checkpoint_every=10, seed=11)
+    job_id = start_job(page, stack, iterations=SHORT, batch_size=32, checkpoint_every=10, seed=11,
+                       ema_decay=0.99)
     with stack.client() as client:
         params = client.get(f"/jobs/{job_id}").json()["params"]
     assert {k: params[k] for k in ("iterations", "batch_size", "checkpoint_every", "seed",
-                                   "dataset", "conditional")} == {
+                                   "dataset", "conditional", "ema_decay")} == {
         "iterations": SHORT, "batch_size": 32, "checkpoint_every": 10, "seed": 11,
-        "dataset": "mnist", "conditional": False,
+        "dataset": "mnist", "conditional": False, "ema_decay": 0.99,
     }
     row = page.locator(f'tr[data-job-id="{job_id}"]')
 

@@ -110,6 +110,7 @@ def test_unknown_job_and_bad_input_give_clear_errors(redis_stack):
             ({"dataset": "cifar"}, "dataset: Input should be 'mnist' or 'fashion-mnist'"),
             ({"iterations": 5, "mode": "fast"}, "give either iterations or mode, not both"),
             ({"iterations": 5, "colour": "red"}, "colour: unknown field"),
+            ({"ema_decay": 1.0}, "ema_decay: Input should be less than 1"),
         ]
         for body, message in cases:
             reply = client.post("/jobs", json=body)

@@ -11,6 +11,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from service.app import create_app
+from shared_models.checkpoint import load_checkpoint
+from shared_models.generator_io import generator_from_state
+from shared_models.sampling import render_grid
 from shared_models.training import train
 from tests.conftest import TINY_D, TINY_G, tiny_train_config
 from tests.service.conftest import make_settings, train_run
@@ -158,6 +161,23 @@ def test_digits_on_conditional_models_and_clear_422s_otherwise(client, settings,
     unconditional = client.get("/generate", params={"digit": 3})
     assert unconditional.status_code == 422
     assert "plain:2 is not conditional" in unconditional.json()["detail"]
+
+
+def test_a_model_that_keeps_a_weight_average_serves_the_average(client, settings, mnist_small):
+    result = train_run(settings.runs_dir, "averaged", mnist_small, iterations=40, ema_decay=0.9)
+    wait_served(client, "averaged:40")
+    reply = client.get("/generate", params={"n": 16, "nrow": 4, "seed": 9})
+    assert reply.status_code == 200
+    state, _ = load_checkpoint(result.checkpoint)
+
+    def pixels(png: bytes) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(png)), dtype=np.int16)
+
+    served = pixels(reply.content)
+    average = pixels(render_grid(generator_from_state(state), n=16, nrow=4, seed=9))
+    live = pixels(render_grid(generator_from_state(state, averaged=False), n=16, nrow=4, seed=9))
+    assert np.abs(served - average).max() <= 1  # the same picture, up to rounding
+    assert np.abs(served - live).max() > 16  # not the live weights' picture
 
 
 def test_interpolation_strips_are_deterministic_pngs(client, settings, mnist_small):

@@ -55,6 +55,16 @@ def test_a_job_runs_to_success_with_one_final_model(store, settings):
     assert run_job(store, settings, job, "w2") == "already succeeded"
 
 
+def test_a_job_can_keep_a_weight_average_of_its_generator(store, settings):
+    job = store.create({**SMALL, "iterations": 3, "ema_decay": 0.99}, total=3).id
+    assert run_job(store, settings, job, "w1") == JobState.SUCCEEDED
+    [final] = [m for m in iter_manifests(settings.runs_dir / job) if m.final]
+    state, _ = load_checkpoint(final.path)
+    assert state["train_config"]["ema_decay"] == 0.99
+    assert state["generator_average"]["decay"] == 0.99
+    assert state["generator_average"]["updates"] == 3
+
+
 def test_cancel_stops_at_the_next_iteration_with_a_checkpoint(store, settings):
     job = store.create({**SMALL, "iterations": 10_000, "checkpoint_every": 0}, total=10_000).id
     when_step_reaches(store, job, 2, lambda: store.request_cancel(job))
