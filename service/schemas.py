@@ -108,6 +108,9 @@ class ModelView(BaseModel):
     final: bool
     dataset: str
     conditional: bool
+    ema_decay: float = Field(
+        0.0, description="decay of the weight average this model samples with; 0: live weights"
+    )
     created_at: float
     sha256: str
     status: Literal["served", "available", "invalid"]

@@ -80,6 +80,7 @@ def save_checkpoint(
     buffer = io.BytesIO()
     torch.save(state, buffer)
     payload = buffer.getvalue()
+    average = state.get("generator_average")
     manifest = Manifest(
         path=path,
         sha256=hashlib.sha256(payload).hexdigest(),
@@ -89,7 +90,12 @@ def save_checkpoint(
         dataset=str(state["dataset"]),
         final=final,
         created_at=time.time(),
-        extra={"generator_config": state["generator_config"], **(extra or {})},
+        extra={
+            "generator_config": state["generator_config"],
+            # the weights a sampler loads: the average when the run keeps one
+            "ema_decay": average["decay"] if average else 0.0,
+            **(extra or {}),
+        },
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, payload)

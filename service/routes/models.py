@@ -25,6 +25,7 @@ def list_models(registry: RegistryDep) -> ModelList:
                 final=manifest.final,
                 dataset=manifest.dataset,
                 conditional=bool(manifest.extra.get("generator_config", {}).get("num_classes")),
+                ema_decay=float(manifest.extra.get("ema_decay", 0.0)),
                 created_at=manifest.created_at,
                 sha256=manifest.sha256,
                 status=status,

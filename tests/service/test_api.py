@@ -151,6 +151,8 @@ def test_digits_on_conditional_models_and_clear_422s_otherwise(client, settings,
     )
     train_run(settings.runs_dir, "plain", mnist_small)
     wait_served(client, "plain:2")  # the newer final model
+    models = {m["id"]: m for m in client.get("/models").json()["models"]}
+    assert models["plain:2"]["ema_decay"] == models["cond:2"]["ema_decay"] == 0.0
     sevens = client.get("/generate", params={"model": "cond", "digit": 7, "n": 4, "seed": 1})
     twos = client.get("/generate", params={"model": "cond", "digit": 2, "n": 4, "seed": 1})
     assert sevens.status_code == 200 and twos.status_code == 200
@@ -178,6 +180,8 @@ def test_a_model_that_keeps_a_weight_average_serves_the_average(client, settings
     live = pixels(render_grid(generator_from_state(state, averaged=False), n=16, nrow=4, seed=9))
     assert np.abs(served - average).max() <= 1  # the same picture, up to rounding
     assert np.abs(served - live).max() > 16  # not the live weights' picture
+    models = {m["id"]: m for m in client.get("/models").json()["models"]}
+    assert models["averaged:40"]["ema_decay"] == 0.9
 
 
 def test_interpolation_strips_are_deterministic_pngs(client, settings, mnist_small):
