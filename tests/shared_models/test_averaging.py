@@ -38,7 +38,6 @@ def test_the_average_is_the_bias_corrected_exponential_average_of_every_update()
         for name, history in seen.items():
             expected = closed_form(history, 0.8).float()
             torch.testing.assert_close(average.weights[name], expected)
-    # the first update is the weights themselves: the initial weights never leak in
     assert average.updates == 6
     # integer buffers are counts, not weights: copied, not averaged
     assert int(average.weights["1.num_batches_tracked"]) == 6
