@@ -1,10 +1,11 @@
 """The yardstick endpoint: GET /generate served the plain way, one forward pass per request.
 
 A minimal FastAPI app on one checkpoint (loaded once, with
-``shared_models.generator_io.load_generator``): each request runs ``bench.naive.naive_render``
-— the generator's eager forward on that request's noise rows under ``torch.no_grad()``, uint8,
-a ``make_grid`` layout, PNG through PIL — in FastAPI's threadpool (a plain ``def`` route). No
-batching, no fixed-size blocks, no bound on concurrent renders.
+``shared_models.generator_io.load_generator``, keeping PyTorch's plain layers): each request
+runs ``bench.naive.naive_render`` — the generator's eager forward on that request's noise rows
+under ``torch.no_grad()``, uint8, a ``make_grid`` layout, PNG through PIL — in FastAPI's
+threadpool (a plain ``def`` route). No batching, no fixed-size blocks, no bound on concurrent
+renders.
 
     .venv/bin/python -m bench.naive_server --checkpoint runs/JOB/checkpoints/step_0000500.pt \
         [--host 127.0.0.1] [--port 8001]
@@ -26,7 +27,7 @@ from shared_models.sampling import MAX_SAMPLES
 
 
 def create_app(checkpoint: Path) -> FastAPI:
-    generator, manifest = load_generator(checkpoint)
+    generator, manifest = load_generator(checkpoint, fast_layers=False)
     app = FastAPI(title="naive /generate")
 
     @app.get("/generate", response_class=Response)

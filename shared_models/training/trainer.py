@@ -4,7 +4,7 @@ Each iteration: ``k`` discriminator steps (fresh noise and a fresh real batch ea
 ``g_steps`` generator steps on one shared noise batch. Losses stay on the device in a
 per-iteration history; nothing here reads a value back to the host. How each update runs
 (fused Adam, channels-last and GEMM layers, autocast, torch.compile) lives in ``steps.py``
-and ``layers.py``; this class draws the inputs and owns the checkpoint state.
+and ``shared_models/layers.py``; this class draws the inputs and owns the checkpoint state.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from shared_models.config import (
     to_dict,
 )
 from shared_models.data.datasets import ImageData
+from shared_models.layers import use_fast_layers
 from shared_models.networks import Discriminator, Generator, init_weights
 from shared_models.noise import sample_noise
 from shared_models.training.averaging import WeightAverage
 from shared_models.training.batches import DeviceBatches
-from shared_models.training.layers import prepare_for_training
 from shared_models.training.steps import TrainingSteps, make_adam
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class Trainer:
         init_weights(self.discriminator, init_rng)
         for network in (self.generator, self.discriminator):
             network.to(device).train()
-            prepare_for_training(network, device)  # after init: same values, faster layout
+            use_fast_layers(network, device)  # after init: same values, faster layout
 
         self.average = (
             WeightAverage(self.generator, train_config.ema_decay)

@@ -12,18 +12,23 @@ say so) elsewhere.
 from __future__ import annotations
 
 import copy
+import io
 from collections import deque
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from bench.naive import NaiveTrainer, naive_render
 from shared_models.config import DiscriminatorConfig, GeneratorConfig, TrainConfig
 from shared_models.data import ImageData
+from shared_models.generator_io import generator_from_state
+from shared_models.layers import GemmConv2d, GemmConvTranspose2d
+from shared_models.sampling import render_grid
 from shared_models.training import Trainer
-from shared_models.training.layers import GemmConv2d, GemmConvTranspose2d
 from tests.conftest import TINY_D, TINY_G
 
 CPU = torch.device("cpu")
@@ -260,3 +265,34 @@ def test_compiled_steps_match_the_naive_loop_on_cpu(mnist_small):
     """TrainConfig(compile=True): the same steps through torch.compile (about a minute)."""
     config = TrainConfig(iterations=2, batch_size=16, seed=5, compile=True)
     assert differences(*run_both(config, TINY_G, TINY_D, mnist_small, CPU)) == []
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)), dtype=int)
+
+
+def test_the_served_generator_draws_the_plain_generators_pixels(mnist_small):
+    """A checkpoint's generator rebuilt with the fast layers (what the service and sampling
+    use) against PyTorch's plain layers (what the naive server uses), full size, after a few
+    real training iterations: the same floats to rounding, and pixels that differ only where
+    a value sits on a rounding boundary, by one level."""
+    trainer = Trainer(TrainConfig(iterations=3, batch_size=32, seed=2), *FULL_SIZE,
+                      mnist_small, CPU)
+    for _ in range(3):
+        trainer.iteration()
+    state = copy.deepcopy(trainer.state_dict())
+    fast = generator_from_state(state)
+    plain = generator_from_state(state, fast_layers=False)
+    assert isinstance(fast.deconv2, GemmConvTranspose2d)
+    assert type(plain.deconv2) is torch.nn.ConvTranspose2d
+    z = torch.rand(256, fast.config.nz) * 2 - 1
+    with torch.no_grad():
+        fast_floats, plain_floats = fast(z), plain(z)
+    torch.testing.assert_close(fast_floats, plain_floats, rtol=0, atol=1e-5)
+
+    served = pixels(render_grid(fast, n=256, nrow=16, seed=4))
+    naive = pixels(naive_render(plain, n=256, nrow=16, seed=4))
+    assert served.shape == naive.shape == (16 * 30 + 2, 16 * 30 + 2)
+    difference = np.abs(served - naive)
+    assert difference.max() <= 1
+    assert np.count_nonzero(difference) <= difference.size // 10_000

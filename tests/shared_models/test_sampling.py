@@ -7,6 +7,7 @@ import torchvision
 from PIL import Image
 
 from shared_models.config import GeneratorConfig
+from shared_models.layers import use_fast_layers
 from shared_models.networks import Generator, init_weights
 from shared_models.noise import seeded_noise
 from shared_models.sampling import (
@@ -113,10 +114,13 @@ def test_class_labels_choose_a_digit_only_on_conditional_generators(generator):
         class_labels(generator, 3, digit=1)
 
 
-def test_a_samples_pixels_do_not_depend_on_what_it_is_drawn_with():
+@pytest.mark.parametrize("fast_layers", [False, True], ids=["plain-layers", "fast-layers"])
+def test_a_samples_pixels_do_not_depend_on_what_it_is_drawn_with(fast_layers):
     """Blocks of RENDER_BLOCK rows: same noise row, same bytes, alone or in any batch."""
     model = Generator()  # full size: its kernels are the ones that vary with batch size
     init_weights(model, torch.Generator().manual_seed(1))
+    if fast_layers:
+        use_fast_layers(model, torch.device("cpu"))
     model.eval()
     z = seeded_noise(130, model.config.nz, 7)
     many = forward_in_blocks(model, z)  # compared as floats, bit for bit

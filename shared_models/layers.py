@@ -1,6 +1,7 @@
-"""Faster ways to compute some of the networks' layers while training, with the same math.
+"""Faster ways to compute some of the networks' layers, with the same math.
 
-Two measured changes, applied to the trainer's own copies of the networks:
+Two measured changes, applied by :func:`use_fast_layers` to the trainer's own copies of the
+networks and to every generator rebuilt from a checkpoint for sampling and serving:
 
 - **Channels-last activations and weights** (CPU and CUDA). oneDNN and cuDNN both run the
   generator's 128->128 transposed convolution and its BatchNorm/ReLU faster on NHWC, and the
@@ -150,8 +151,8 @@ def use_channels_last(module: nn.Module) -> None:
             layer.register_forward_pre_hook(_channels_last_input)
 
 
-def prepare_for_training(module: nn.Module, device: torch.device) -> None:
-    """The layer implementations that measured fastest on ``device``'s kind."""
+def use_fast_layers(module: nn.Module, device: torch.device) -> None:
+    """The layer implementations that measured fastest on ``device``'s kind, in place."""
     use_channels_last(module)
     if device.type == "cpu":
         switched = use_gemm_convolutions(module)
