@@ -1,6 +1,6 @@
 """Faster ways to compute some of the networks' layers, with the same math.
 
-Two measured changes, applied by :func:`use_fast_layers` to the trainer's own copies of the
+Three measured changes, applied by :func:`use_fast_layers` to the trainer's own copies of the
 networks and to every generator rebuilt from a checkpoint for sampling and serving:
 
 - **Channels-last activations and weights** (CPU and CUDA). oneDNN and cuDNN both run the
@@ -11,6 +11,9 @@ networks and to every generator rebuilt from a checkpoint for sampling and servi
   vectorise over channels, so a convolution with a single channel on one side (the
   generator's 128->1 output layer, the discriminator's 1->64 layer) leaves most vector lanes
   empty; ``unfold``/``fold`` plus one GEMM does the same sums in about half the time.
+- **The other transposed convolutions' gradients in two calls** (CPU only). Asked for the
+  input and the weight gradient of the 128->128 layer at once, oneDNN took 38 ms at batch 128;
+  asked for each alone, 16 + 18 ms. A training iteration takes about 4 % less.
 
 Both keep every parameter and buffer name, shape and value, so state dicts and checkpoints
 are unchanged; only the order of floating-point additions differs (tested against the plain
@@ -20,6 +23,7 @@ layers in tests/shared_models/test_equivalence.py).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +77,40 @@ def conv_transpose2d_gemm(
     return out
 
 
+class _TransposedConvolution(torch.autograd.Function):
+    """``F.conv_transpose2d`` whose backward computes each needed gradient in its own call."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        stride: list[int],
+        padding: list[int],
+        output_padding: list[int],
+    ) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.geometry = (stride, padding, output_padding)
+        return F.conv_transpose2d(x, weight, bias, stride, padding, output_padding)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        stride, padding, output_padding = ctx.geometry
+
+        def gradient(index: int) -> torch.Tensor | None:
+            if not ctx.needs_input_grad[index]:
+                return None
+            mask = [position == index for position in range(3)]
+            return torch.ops.aten.convolution_backward(
+                grad, x, weight, None, stride, padding, [1, 1], True, output_padding, 1, mask
+            )[index]
+
+        grad_bias = grad.sum((0, 2, 3)) if ctx.needs_input_grad[2] else None
+        return gradient(0), gradient(1), grad_bias, None, None, None
+
+
 def _as_pair(value: int | str | tuple[int, ...]) -> tuple[int, int]:
     if isinstance(value, str):  # "same"/"valid": never switched (see _gemm_friendly)
         raise ValueError(f"GEMM convolutions need numeric padding, got {value!r}")
@@ -106,22 +144,50 @@ class GemmConvTranspose2d(nn.ConvTranspose2d):
         )
 
 
-def _gemm_friendly(layer: nn.Conv2d | nn.ConvTranspose2d) -> bool:
-    """A plain convolution with one channel on one side and several on the other."""
-    plain = (
+class SplitGradientConvTranspose2d(nn.ConvTranspose2d):
+    """An ``nn.ConvTranspose2d`` whose backward asks for its gradients one at a time.
+
+    Without gradients (sampling) or under autocast it is the plain layer.
+    """
+
+    def forward(self, input: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
+        plain = (
+            output_size is not None
+            or not torch.is_grad_enabled()
+            or torch.is_autocast_enabled(input.device.type)
+        )
+        if plain:
+            return super().forward(input, output_size)
+        return _TransposedConvolution.apply(
+            input,
+            self.weight,
+            self.bias,
+            list(_as_pair(self.stride)),
+            list(_as_pair(self.padding)),
+            list(_as_pair(self.output_padding)),
+        )
+
+
+def _plain(layer: nn.Conv2d | nn.ConvTranspose2d) -> bool:
+    return (
         layer.groups == 1
         and _as_pair(layer.dilation) == (1, 1)
         and layer.padding_mode == "zeros"
         and not isinstance(layer.padding, str)
     )
+
+
+def _gemm_friendly(layer: nn.Conv2d | nn.ConvTranspose2d) -> bool:
+    """A plain convolution with one channel on one side and several on the other."""
     channels = (layer.in_channels, layer.out_channels)
-    return plain and min(channels) == 1 and max(channels) > 1
+    return _plain(layer) and min(channels) == 1 and max(channels) > 1
 
 
-def use_gemm_convolutions(module: nn.Module) -> list[str]:
-    """Switch ``module``'s few-channel convolutions to their GEMM forms; return their names.
+def use_cpu_convolutions(module: nn.Module) -> list[str]:
+    """Switch ``module``'s few-channel convolutions to their GEMM forms and its other transposed
+    convolutions to split gradients; return the names of the layers switched.
 
-    Only the class changes (both subclasses add no state), so the parameters, the optimiser's
+    Only the class changes (the subclasses add no state), so the parameters, the optimiser's
     references to them and the state dict stay exactly as they were.
     """
     switched = []
@@ -130,6 +196,8 @@ def use_gemm_convolutions(module: nn.Module) -> list[str]:
             layer.__class__ = GemmConvTranspose2d
         elif type(layer) is nn.Conv2d and _gemm_friendly(layer):
             layer.__class__ = GemmConv2d
+        elif type(layer) is nn.ConvTranspose2d and _plain(layer):
+            layer.__class__ = SplitGradientConvTranspose2d
         else:
             continue
         switched.append(name)
@@ -155,5 +223,5 @@ def use_fast_layers(module: nn.Module, device: torch.device) -> None:
     """The layer implementations that measured fastest on ``device``'s kind, in place."""
     use_channels_last(module)
     if device.type == "cpu":
-        switched = use_gemm_convolutions(module)
-        log.debug("%s: GEMM convolutions for %s", type(module).__name__, switched)
+        switched = use_cpu_convolutions(module)
+        log.debug("%s: CPU convolution forms for %s", type(module).__name__, switched)

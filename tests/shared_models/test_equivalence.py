@@ -26,7 +26,7 @@ from bench.naive import NaiveTrainer, naive_render
 from shared_models.config import DiscriminatorConfig, GeneratorConfig, TrainConfig
 from shared_models.data import ImageData
 from shared_models.generator_io import generator_from_state
-from shared_models.layers import GemmConv2d, GemmConvTranspose2d
+from shared_models.layers import GemmConv2d, GemmConvTranspose2d, SplitGradientConvTranspose2d
 from shared_models.sampling import render_grid
 from shared_models.training import Trainer
 from tests.conftest import TINY_D, TINY_G
@@ -185,6 +185,7 @@ def test_optimised_training_matches_the_naive_loop_on_cpu(
 def test_the_cpu_trainer_really_runs_the_optimised_layers(mnist_small):
     trainer = Trainer(TrainConfig(iterations=1), *FULL_SIZE, mnist_small, CPU)
     assert isinstance(trainer.generator.deconv2, GemmConvTranspose2d)
+    assert isinstance(trainer.generator.deconv1, SplitGradientConvTranspose2d)
     assert isinstance(trainer.discriminator.conv2, GemmConv2d)
     assert trainer.generator.deconv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert all(group["fused"] for group in trainer.g_optimizer.param_groups)
