@@ -15,9 +15,9 @@ networks and to every generator rebuilt from a checkpoint for sampling and servi
   input and the weight gradient of the 128->128 layer at once, oneDNN took 38 ms at batch 128;
   asked for each alone, 16 + 18 ms. A training iteration takes about 4 % less.
 
-Both keep every parameter and buffer name, shape and value, so state dicts and checkpoints
-are unchanged; only the order of floating-point additions differs (tested against the plain
-layers in tests/shared_models/test_equivalence.py).
+All three keep every parameter and buffer name, shape and value, so state dicts and
+checkpoints are unchanged; only the order of floating-point additions differs (tested against
+the plain layers in tests/shared_models/test_equivalence.py and test_layers.py).
 """
 
 from __future__ import annotations
