@@ -3,7 +3,7 @@
 Each iteration: ``k`` discriminator steps (fresh noise and a fresh real batch each), then
 ``g_steps`` generator steps on one shared noise batch. Losses stay on the device in a
 per-iteration history; nothing here reads a value back to the host. How each update runs
-(fused Adam, channels-last and GEMM layers, autocast, torch.compile) lives in ``steps.py``
+(fused Adam, the fast layer forms, autocast, torch.compile) lives in ``steps.py``
 and ``shared_models/layers.py``; this class draws the inputs and owns the checkpoint state.
 """
 
