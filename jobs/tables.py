@@ -1,0 +1,105 @@
+"""The jobs database's tables (SQLAlchemy Core), as the newest migration leaves them.
+
+Migrations create and change the schema (jobs/migrations); this module describes it for the
+queries. Times are float seconds since the epoch from the database's clock (``db_now()``):
+REAL on SQLite, as the first schema had them, DOUBLE PRECISION on PostgreSQL (both 8 bytes).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    REAL,
+    BigInteger,
+    Boolean,
+    Column,
+    Double,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.types import TypeEngine
+
+from jobs.database import JsonText
+
+# 8-byte floats on both databases
+DOUBLE: TypeEngine[float] = Double().with_variant(REAL(), "sqlite")
+DEFAULT_QUEUE = "dcgan"  # what jobs published before queues were recorded went to
+ADMISSION_ROW = 1
+
+metadata = MetaData()
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", Text, primary_key=True),  # on SQLite NULL-able, as in the first schema
+    Column("created_at", DOUBLE, nullable=False),
+    Column("updated_at", DOUBLE, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("params", JsonText, nullable=False),
+    Column("progress", JsonText, nullable=False, server_default=text("'{}'")),
+    Column("error", Text),
+    Column("cancel_requested", Integer, nullable=False, server_default=text("0")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("lease_owner", Text),
+    Column("lease_until", DOUBLE),
+    Column("enqueued_at", DOUBLE),
+    Column("started_at", DOUBLE),
+    Column("finished_at", DOUBLE),
+    Column("queue", Text, nullable=False, server_default=DEFAULT_QUEUE),
+    Index("jobs_by_state", "state"),
+)
+Index("jobs_by_created", jobs.c.created_at.desc())
+
+# One row per stored checkpoint and its serving artifact.
+models = Table(
+    "models",
+    metadata,
+    Column("id", Text, primary_key=True),  # "JOB:STEP"
+    Column("job_id", Text, nullable=False),
+    Column("step", Integer, nullable=False),
+    Column("iterations", Integer, nullable=False),
+    Column("final", Boolean, nullable=False),
+    Column("dataset", Text, nullable=False),
+    Column("conditional", Boolean, nullable=False),
+    Column("ema_decay", DOUBLE, nullable=False),
+    Column("checkpoint_key", Text, nullable=False),
+    Column("checkpoint_sha256", Text, nullable=False),
+    Column("checkpoint_size", BigInteger, nullable=False),
+    Column("artifact_key", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("metrics", JsonText),
+    Column("created_at", DOUBLE, nullable=False),
+    # serving order: finals first, newest first; read backwards by ModelRecords.preferred
+    Index("models_preferred", "final", "created_at", "step", "id"),
+    Index("models_by_job", "job_id", "step"),
+)
+
+# Loss history of a job: float32 little-endian, shape (steps, 2) = (D, G) per iteration.
+job_losses = Table(
+    "job_losses",
+    metadata,
+    Column("job_id", Text, primary_key=True),
+    Column("step", Integer, nullable=False),
+    Column("history", LargeBinary, nullable=False),
+)
+
+# Workers on their way out: they hand their jobs back instead of starting new ones.
+stopping_workers = Table(
+    "stopping_workers",
+    metadata,
+    Column("worker", Text, primary_key=True),  # the unique worker name, e.g. dcgan-1234@host
+    Column("since", DOUBLE, nullable=False),
+)
+
+# One row; every submission updates it first, which serialises the check of the job cap.
+admission = Table(
+    "admission",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("submissions", BigInteger, nullable=False, server_default=text("0")),
+)
