@@ -2,7 +2,8 @@
 # One image for every process of the service; compose picks the command:
 #   API (default)  dcgan serve --host 0.0.0.0 --port 8000
 #   worker         dcgan worker
-#   Flower         celery --app worker.celery_app:app flower --port=5555
+#   migrations     dcgan db upgrade
+#   Flower         dcgan flower --port=5555
 # torch/torchvision from PyPI are the CUDA builds on linux x86_64 (~5.5 GB): the worker uses
 # a GPU when the container is given one and the CPU otherwise.
 
@@ -29,6 +30,7 @@ RUN pip install -r /tmp/requirements.txt "flower==${FLOWER_VERSION}"
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY shared_models ./shared_models
+COPY jobs ./jobs
 COPY dcgan_cli ./dcgan_cli
 COPY service ./service
 COPY worker ./worker

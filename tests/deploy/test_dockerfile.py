@@ -20,7 +20,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.deploy.test_compose import REPO, installed_tool
+from tests.deploy.compose_files import REPO, WORKER_COMMAND, installed_tool
 
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
@@ -308,9 +308,13 @@ def test_compose_and_image_agree(runtime):
     assert services["api"]["healthcheck"]["test"] == ["CMD", *exec_form(
         runtime.all("HEALTHCHECK")[-1]
     )]
-    for name in ("api", "worker"):
-        mounted = {v.split(":")[1] for v in services[name]["volumes"]}
-        assert {env["DCGAN_DATA_DIR"], env["DCGAN_RUNS_DIR"]} <= mounted, name
+    workers = [s for s in services.values() if s.get("command") == WORKER_COMMAND]
+    assert workers
+    for service in [services["api"], *workers]:
+        mounted = {v.split(":")[1] for v in service["volumes"]}
+        assert env["DCGAN_DATA_DIR"] in mounted, service
+    for worker in workers:
+        assert env["DCGAN_RUNS_DIR"] in {v.split(":")[1] for v in worker["volumes"]}
 
 
 # --- what the image installs -----------------------------------------------------------------
@@ -392,6 +396,13 @@ def test_the_image_installs_every_module_the_code_imports(image_distributions):
 def test_the_image_can_talk_to_the_redis_broker(image_distributions):
     """REDIS_URL=redis://... needs the redis client that kombu's redis transport imports."""
     assert {"celery", "redis"} <= image_distributions
+
+
+def test_the_image_can_reach_postgresql_and_s3(image_distributions):
+    """Compose and the Kubernetes manifests set DCGAN_DATABASE_URL=postgresql+psycopg://...
+    (psycopg with its own libpq: the slim image has none) and DCGAN_STORE_URL=s3://...
+    (s3fs); `dcgan db upgrade` runs Alembic."""
+    assert {"psycopg", "psycopg-binary", "s3fs", "alembic"} <= image_distributions
 
 
 def test_dependency_closure_follows_markers_and_extras():
