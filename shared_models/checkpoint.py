@@ -4,16 +4,14 @@ A checkpoint ``step_0000500.pt`` is complete once its manifest ``step_0000500.js
 Both are written to a temporary name, flushed, fsync'd and renamed into place (then the
 folder is fsync'd), so a crash at any moment leaves either the old files or the new ones,
 never a half-written file under a real name. Loading reads the bytes once, checks them
-against the manifest and unpickles them with ``torch.load(weights_only=True)``.
+against the manifest and unpickles them with ``torch.load(weights_only=True)``. Writing and
+checking are :mod:`shared_models.verified_files`; this module knows what a checkpoint holds.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -23,6 +21,10 @@ from typing import Any
 
 import torch
 
+from shared_models import verified_files
+from shared_models.verified_files import VerifiedFileError
+from shared_models.verified_files import atomic_write as atomic_write  # callers use it too
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -30,7 +32,7 @@ CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"^step_(\d{7,})\.pt$")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(VerifiedFileError):
     """A checkpoint is missing, incomplete, corrupt or does not match its manifest."""
 
 
@@ -53,9 +55,9 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT_VERSION,
-            "file": self.path.name,
             "sha256": self.sha256,
             "size": self.size,
+            "file": self.path.name,
             "step": self.step,
             "iterations": self.iterations,
             "dataset": self.dataset,
@@ -64,83 +66,9 @@ class Manifest:
             **self.extra,
         }
 
-
-def checkpoint_path(run_dir: Path, step: int) -> Path:
-    return run_dir / CHECKPOINT_DIR / f"step_{step:07d}.pt"
-
-
-def manifest_path(checkpoint: Path) -> Path:
-    return checkpoint.with_suffix(".json")
-
-
-def save_checkpoint(
-    state: dict[str, Any], path: Path, *, final: bool = False, extra: dict[str, Any] | None = None
-) -> Manifest:
-    """Serialise ``state`` to ``path`` atomically, then its manifest."""
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    payload = buffer.getvalue()
-    average = state.get("generator_average")
-    manifest = Manifest(
-        path=path,
-        sha256=hashlib.sha256(payload).hexdigest(),
-        size=len(payload),
-        step=int(state["step"]),
-        iterations=int(state["train_config"]["iterations"]),
-        dataset=str(state["dataset"]),
-        final=final,
-        created_at=time.time(),
-        extra={
-            "generator_config": state["generator_config"],
-            # the weights a sampler loads: the average when the run keeps one
-            "ema_decay": average["decay"] if average else 0.0,
-            **(extra or {}),
-        },
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, payload)
-    atomic_write(manifest_path(path), json.dumps(manifest.to_json(), indent=2).encode())
-    return manifest
-
-
-def atomic_write(path: Path, payload: bytes) -> None:
-    """Write bytes under a temporary name, fsync, rename over ``path``, fsync the folder."""
-    temp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(temp, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def update_manifest(manifest: Manifest, **extra: Any) -> Manifest:
-    """Add fields (e.g. evaluation figures) to a manifest, atomically."""
-    updated = Manifest(**{**manifest.__dict__, "extra": {**manifest.extra, **extra}})
-    atomic_write(manifest_path(manifest.path), json.dumps(updated.to_json(), indent=2).encode())
-    return updated
-
-
-def read_manifest(checkpoint: Path) -> Manifest:
-    source = manifest_path(checkpoint)
-    try:
-        data = json.loads(source.read_text())
-        known = {
-            "format",
-            "file",
-            "sha256",
-            "size",
-            "step",
-            "iterations",
-            "dataset",
-            "final",
-            "created_at",
-        }
-        return Manifest(
+    @classmethod
+    def from_json(cls, checkpoint: Path, data: dict[str, Any]) -> Manifest:
+        return cls(
             path=checkpoint,
             sha256=str(data["sha256"]),
             size=int(data["size"]),
@@ -149,30 +77,72 @@ def read_manifest(checkpoint: Path) -> Manifest:
             dataset=str(data["dataset"]),
             final=bool(data["final"]),
             created_at=float(data["created_at"]),
-            extra={key: value for key, value in data.items() if key not in known},
+            extra={key: value for key, value in data.items() if key not in _KNOWN},
         )
-    except FileNotFoundError:
-        raise CheckpointError(f"{checkpoint}: no manifest ({source.name}); incomplete") from None
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise CheckpointError(f"{source}: unreadable manifest ({error})") from error
+
+
+_KNOWN = {
+    "format", "file", "sha256", "size", "step", "iterations", "dataset", "final", "created_at"
+}
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return run_dir / CHECKPOINT_DIR / f"step_{step:07d}.pt"
+
+
+def manifest_path(checkpoint: Path) -> Path:
+    return verified_files.default_manifest(checkpoint)
+
+
+def save_checkpoint(
+    state: dict[str, Any], path: Path, *, final: bool = False, extra: dict[str, Any] | None = None
+) -> Manifest:
+    """Serialise ``state`` to ``path`` atomically, then its manifest."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    average = state.get("generator_average")
+    fields = {
+        "file": path.name,
+        "step": int(state["step"]),
+        "iterations": int(state["train_config"]["iterations"]),
+        "dataset": str(state["dataset"]),
+        "final": final,
+        "created_at": time.time(),
+        "generator_config": state["generator_config"],
+        # the weights a sampler loads: the average when the run keeps one
+        "ema_decay": average["decay"] if average else 0.0,
+        **(extra or {}),
+    }
+    data = verified_files.write_verified(
+        path, buffer.getvalue(), fields, format_version=FORMAT_VERSION
+    )
+    return Manifest.from_json(path, data)
+
+
+def update_manifest(manifest: Manifest, **extra: Any) -> Manifest:
+    """Add fields (e.g. evaluation figures) to a manifest, atomically."""
+    updated = Manifest(**{**manifest.__dict__, "extra": {**manifest.extra, **extra}})
+    verified_files.write_manifest(manifest_path(manifest.path), updated.to_json())
+    return updated
+
+
+def read_manifest(checkpoint: Path) -> Manifest:
+    """A checkpoint's manifest. One without a "format" field is read as this version: the
+    checkpoint carries its own format, checked once it is unpickled."""
+    data = verified_files.read_manifest(
+        checkpoint, format_version=FORMAT_VERSION, error=CheckpointError, format_required=False
+    )
+    return _manifest(checkpoint, data)
 
 
 def load_checkpoint(
     checkpoint: Path, map_location: str | torch.device = "cpu"
 ) -> tuple[dict[str, Any], Manifest]:
     """Read, verify against the manifest and unpickle (weights only) one checkpoint."""
-    manifest = read_manifest(checkpoint)
-    try:
-        payload = checkpoint.read_bytes()
-    except OSError as error:
-        raise CheckpointError(f"{checkpoint}: cannot read ({error})") from error
-    digest = hashlib.sha256(payload).hexdigest()
-    if len(payload) != manifest.size or digest != manifest.sha256:
-        raise CheckpointError(
-            f"{checkpoint}: contents do not match its manifest "
-            f"({len(payload)} bytes, sha256 {digest[:12]}…; expected {manifest.size} bytes, "
-            f"{manifest.sha256[:12]}…)"
-        )
+    payload, data = verified_files.read_verified(
+        checkpoint, format_version=FORMAT_VERSION, error=CheckpointError, format_required=False
+    )
+    manifest = _manifest(checkpoint, data)
     try:
         state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad checkpoint
@@ -180,6 +150,14 @@ def load_checkpoint(
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{checkpoint}: not a dcgan checkpoint (format {FORMAT_VERSION})")
     return state, manifest
+
+
+def _manifest(checkpoint: Path, data: dict[str, Any]) -> Manifest:
+    try:
+        return Manifest.from_json(checkpoint, data)
+    except (ValueError, KeyError, TypeError) as error:
+        source = manifest_path(checkpoint)
+        raise CheckpointError(f"{source}: unreadable manifest ({error})") from error
 
 
 def iter_manifests(run_dir: Path) -> Iterator[Manifest]:
@@ -205,11 +183,7 @@ def latest_checkpoint(run_dir: Path) -> Manifest | None:
 
 
 def verify_file(manifest: Manifest) -> bool:
-    try:
-        payload = manifest.path.read_bytes()
-    except OSError:
-        return False
-    return len(payload) == manifest.size and hashlib.sha256(payload).hexdigest() == manifest.sha256
+    return verified_files.payload_matches(manifest.path, manifest.sha256, manifest.size)
 
 
 def prune_checkpoints(run_dir: Path, keep: int) -> None:
@@ -226,10 +200,3 @@ def remove_stale_temp_files(run_dir: Path) -> None:
         for temp in folder.glob(".*.tmp-*"):
             temp.unlink(missing_ok=True)
 
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -7,7 +7,9 @@ the plain layers, a block of 16 digits in about 30 % less time on one CPU thread
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,12 +28,30 @@ def generator_from_state(
     """The checkpoint's generator in eval mode; its weight average when it kept one, unless
     ``averaged`` is False (then the live weights training left off with). ``fast_layers=False``
     keeps PyTorch's plain layers."""
-    generator = Generator(from_dict(GeneratorConfig, state["generator_config"]))
+    return generator_from_weights(
+        state["generator_config"], sampling_weights(state, averaged), device, fast_layers
+    )
+
+
+def sampling_weights(state: dict, averaged: bool = True) -> dict[str, torch.Tensor]:
+    """The generator weights a checkpoint samples with: its weight average when it kept one
+    (unless ``averaged`` is False), else the live weights."""
     average = state.get("generator_average")
     if averaged and average is not None:
-        generator.load_state_dict(average["weights"])
-    else:
-        generator.load_state_dict(state["generator"])
+        return dict(average["weights"])
+    return dict(state["generator"])
+
+
+def generator_from_weights(
+    config: Mapping[str, Any],
+    weights: Mapping[str, torch.Tensor],
+    device: torch.device | str = "cpu",
+    fast_layers: bool = True,
+) -> Generator:
+    """A generator of architecture ``config`` (a GeneratorConfig dict) holding ``weights``,
+    in eval mode, with the fast layers unless ``fast_layers`` is False."""
+    generator = Generator(from_dict(GeneratorConfig, dict(config)))
+    generator.load_state_dict(weights)
     generator.to(device).eval()
     if fast_layers:
         use_fast_layers(generator, torch.device(device))

@@ -1,18 +1,16 @@
 """The evaluation classifiers' weights, cached in the data directory.
 
 ``<data_dir>/classifiers/mnist-cnn.pt`` is written atomically, then its manifest
-``mnist-cnn.json`` (SHA-256, size, configs, test accuracy), the same way checkpoints are. A
-weights file without a manifest is an unfinished save and is trained again; one whose bytes
-do not match its manifest is refused. Loading uses ``torch.load(weights_only=True)`` after
-the hash check. A manifest written for other settings than the ones asked for is stale: the
-classifier is trained again and the cache replaced.
+``mnist-cnn.json`` (SHA-256, size, configs, test accuracy), the same way checkpoints are
+(:mod:`shared_models.verified_files`). A weights file without a manifest is an unfinished save
+and is trained again; one whose bytes do not match its manifest is refused. Loading uses
+``torch.load(weights_only=True)`` after the hash check. A manifest written for other settings
+than the ones asked for is stale: the classifier is trained again and the cache replaced.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -21,7 +19,8 @@ from typing import Any
 
 import torch
 
-from shared_models.checkpoint import CheckpointError, atomic_write
+from shared_models import verified_files
+from shared_models.checkpoint import CheckpointError
 from shared_models.data.datasets import get_spec, load_dataset
 from shared_models.evaluation.classifier import Classifier, ClassifierConfig
 from shared_models.evaluation.classifier_training import (
@@ -55,13 +54,27 @@ class ClassifierInfo:
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT_VERSION, **asdict(self), "path": self.path.name}
 
+    @classmethod
+    def from_json(cls, path: Path, data: dict[str, Any]) -> ClassifierInfo:
+        return cls(
+            path=path,
+            dataset=str(data["dataset"]),
+            sha256=str(data["sha256"]),
+            size=int(data["size"]),
+            test_accuracy=float(data["test_accuracy"]),
+            train_seconds=float(data["train_seconds"]),
+            config=dict(data["config"]),
+            train_config=dict(data["train_config"]),
+            created_at=float(data["created_at"]),
+        )
+
 
 def classifier_path(dataset: str, data_dir: Path) -> Path:
     return data_dir / CLASSIFIER_DIR / f"{get_spec(dataset).name}-cnn.pt"
 
 
 def manifest_path(weights: Path) -> Path:
-    return weights.with_suffix(".json")
+    return verified_files.default_manifest(weights)
 
 
 def load_or_train_classifier(
@@ -106,58 +119,43 @@ def train_and_save(
     }
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    payload = buffer.getvalue()
     path = classifier_path(dataset, data_dir)
-    info = ClassifierInfo(
-        path=path,
-        dataset=dataset,
-        sha256=hashlib.sha256(payload).hexdigest(),
-        size=len(payload),
-        test_accuracy=test_accuracy,
-        train_seconds=trained.seconds,
-        config=asdict(config),
-        train_config=asdict(train_config),
-        created_at=time.time(),
+    fields = {
+        "path": path.name,
+        "dataset": dataset,
+        "test_accuracy": test_accuracy,
+        "train_seconds": trained.seconds,
+        "config": asdict(config),
+        "train_config": asdict(train_config),
+        "created_at": time.time(),
+    }
+    data = verified_files.write_verified(
+        path, buffer.getvalue(), fields, format_version=FORMAT_VERSION
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, payload)
-    atomic_write(manifest_path(path), json.dumps(info.to_json(), indent=2).encode())
-    return trained.model, info
+    return trained.model, ClassifierInfo.from_json(path, data)
 
 
 def read_info(path: Path) -> ClassifierInfo | None:
     """The manifest of a complete cached classifier; None when either file is missing."""
-    source = manifest_path(path)
-    if not path.is_file() or not source.is_file():
+    if not path.is_file() or not manifest_path(path).is_file():
         return None
     try:
-        data = json.loads(source.read_text())
-        if data.get("format") != FORMAT_VERSION:
-            raise ValueError(f"format {data.get('format')!r}, expected {FORMAT_VERSION}")
-        return ClassifierInfo(
-            path=path,
-            dataset=str(data["dataset"]),
-            sha256=str(data["sha256"]),
-            size=int(data["size"]),
-            test_accuracy=float(data["test_accuracy"]),
-            train_seconds=float(data["train_seconds"]),
-            config=dict(data["config"]),
-            train_config=dict(data["train_config"]),
-            created_at=float(data["created_at"]),
-        )
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ClassifierError(f"{source}: unreadable manifest ({error}); {_REMEDY}") from error
+        data = verified_files.read_manifest(path, format_version=FORMAT_VERSION)
+        return ClassifierInfo.from_json(path, data)
+    except (verified_files.VerifiedFileError, ValueError, KeyError, TypeError) as error:
+        message = str(error)
+        if not isinstance(error, verified_files.VerifiedFileError):
+            message = f"{manifest_path(path)}: unreadable manifest ({error})"
+        raise ClassifierError(f"{message}; {_REMEDY}") from error
 
 
 def load_classifier(path: Path, info: ClassifierInfo) -> Classifier:
     """Check the weights against their manifest, then rebuild the classifier in eval mode."""
-    payload = path.read_bytes()
-    digest = hashlib.sha256(payload).hexdigest()
-    if len(payload) != info.size or digest != info.sha256:
-        raise ClassifierError(
-            f"{path}: contents do not match its manifest ({len(payload)} bytes, sha256 "
-            f"{digest[:12]}…; expected {info.size} bytes, {info.sha256[:12]}…); {_REMEDY}"
-        )
+    try:
+        payload = path.read_bytes()
+        verified_files.check_payload(path, payload, info.to_json())
+    except (OSError, verified_files.VerifiedFileError) as error:
+        raise ClassifierError(f"{error}; {_REMEDY}") from error
     try:
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
         if state.get("format") != FORMAT_VERSION or state.get("dataset") != info.dataset:
