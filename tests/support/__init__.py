@@ -1,0 +1,1 @@
+"""Real servers and fixtures that tests start for themselves."""
