@@ -9,7 +9,9 @@ from collections.abc import Sequence
 from dcgan_cli import (
     classifier_command,
     data_command,
+    db_command,
     eval_command,
+    flower_command,
     sample_command,
     serve_command,
     train_command,
@@ -28,6 +30,8 @@ COMMANDS = [
     classifier_command,
     eval_command,
     up_command,
+    db_command,
+    flower_command,
 ]
 
 JSON_LOG_COMMANDS = ("serve", "worker")  # long-running services log JSON lines

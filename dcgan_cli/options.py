@@ -22,6 +22,10 @@ def add_data_options(
         default=dataset_default,
         help=f"data set (default: {dataset_default or 'from the checkpoint when resuming'})",
     )
+    add_data_dir_option(parser)
+
+
+def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         type=Path,

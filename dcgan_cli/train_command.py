@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
 from dcgan_cli.errors import CommandError
-from dcgan_cli.options import add_data_options, data_dir, non_negative_int, positive_int
+from dcgan_cli.options import add_data_dir_option, data_dir
+from dcgan_cli.spec_options import add_spec_options, given_options
+from jobs.spec import JobSpec
 from shared_models.checkpoint import iter_manifests, latest_checkpoint, load_checkpoint
 from shared_models.config import (
-    FAST_ITERATIONS,
-    NUM_CLASSES,
-    SLOW_ITERATIONS,
+    MAX_SEED,
     DiscriminatorConfig,
     GeneratorConfig,
     TrainConfig,
@@ -30,81 +30,35 @@ from shared_models.training import Progress, Trainer, TrainHooks, pick_device, t
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train the DCGAN")
     parser.add_argument("--out", type=Path, required=True, help="run folder for checkpoints")
-    length = parser.add_mutually_exclusive_group()
-    length.add_argument("--iterations", type=positive_int, help="number of iterations")
-    length.add_argument(
-        "--fast",
-        action="store_const",
-        dest="iterations",
-        const=FAST_ITERATIONS,
-        help=f"the tutorial's fast mode ({FAST_ITERATIONS} iterations, the default)",
-    )
-    length.add_argument(
-        "--slow",
-        action="store_const",
-        dest="iterations",
-        const=SLOW_ITERATIONS,
-        help=f"the tutorial's slow mode ({SLOW_ITERATIONS} iterations)",
-    )
-    parser.add_argument("--batch-size", type=positive_int, help="minibatch size (128)")
-    parser.add_argument("--seed", type=non_negative_int, help="random seed (0)")
-    parser.add_argument("--lr", type=float, help="Adam learning rate (0.0002)")
-    parser.add_argument("--beta1", type=float, help="Adam beta1 (0.5)")
-    parser.add_argument("--k", type=positive_int, help="discriminator steps per iteration (2)")
-    parser.add_argument(
-        "--checkpoint-every",
-        type=non_negative_int,
-        help="also checkpoint every N iterations (default: only at the end)",
-    )
-    parser.add_argument(
-        "--conditional", action="store_true",
-        help="train a class-conditional generator (labels fed to both networks)",
-    )
-    parser.add_argument(
-        "--ema-decay",
-        type=float,
-        help="keep a moving average of the generator's weights with this decay (e.g. 0.999) "
-        "and serve it; 0, the default, keeps the tutorial's plain weights",
-    )
+    add_spec_options(parser)
     parser.add_argument("--resume", action="store_true", help="continue from --out's checkpoint")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
     parser.add_argument("--json", action="store_true", help="end with one JSON line")
-    add_data_options(parser, dataset_default=None)
+    add_data_dir_option(parser)
     parser.set_defaults(run=run)
 
 
-def explicit_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "iterations": args.iterations,
-        "batch_size": args.batch_size,
-        "seed": args.seed,
-        "lr": args.lr,
-        "beta1": args.beta1,
-        "k": args.k,
-        "checkpoint_every": args.checkpoint_every,
-        "ema_decay": args.ema_decay,
-        "dataset": args.dataset,
-    }
-
-
 def run(args: argparse.Namespace) -> int:
-    base = TrainConfig()
-    generator_config, discriminator_config = GeneratorConfig(), DiscriminatorConfig()
+    given = given_options(args)
     latest = latest_checkpoint(args.out)
-    if args.resume and latest is not None:
-        state, _ = load_checkpoint(latest.path)
-        base = from_dict(TrainConfig, state["train_config"])
-        generator_config = from_dict(GeneratorConfig, state["generator_config"])
-        discriminator_config = from_dict(DiscriminatorConfig, state["discriminator_config"])
-    elif args.conditional:
-        generator_config = GeneratorConfig(num_classes=NUM_CLASSES)
-        discriminator_config = DiscriminatorConfig(num_classes=NUM_CLASSES)
     if not args.resume and any(iter_manifests(args.out)):
         raise CommandError(
             f"{args.out} already holds checkpoints: pass --resume to continue, "
             "or choose another --out"
         )
-    config = with_overrides(base, **explicit_overrides(args))
+    if args.resume and latest is not None:
+        # only the options given override the saved configuration
+        state, _ = load_checkpoint(latest.path)
+        given.pop("conditional", None)  # the architecture is the checkpoint's
+        config = with_overrides(from_dict(TrainConfig, state["train_config"]), **given)
+        generator_config = from_dict(GeneratorConfig, state["generator_config"])
+        discriminator_config = from_dict(DiscriminatorConfig, state["discriminator_config"])
+    else:
+        spec = JobSpec.model_validate(given)
+        if spec.seed is None:
+            spec = spec.with_seed(secrets.randbelow(MAX_SEED))
+        config = spec.train_config()
+        generator_config, discriminator_config = spec.network_configs()
     data = load_dataset(config.dataset, data_dir(args))
     display = ProgressDisplay(config.iterations)
     hooks = TrainHooks(
@@ -132,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         "iterations_per_s": round(result.iterations_per_s, 4),
         "d_loss": result.d_loss,
         "g_loss": result.g_loss,
+        "seed": config.seed,
         "checkpoint": str(result.checkpoint) if result.checkpoint else None,
     }
     if args.json:
@@ -139,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(
             f"trained to iteration {result.step} in {result.seconds:.1f}s "
-            f"({result.iterations_per_s:.2f} it/s on {result.device}); "
+            f"({result.iterations_per_s:.2f} it/s on {result.device}, seed {config.seed}); "
             f"checkpoint: {summary['checkpoint']}\n"
         )
     return 0

@@ -19,10 +19,12 @@ from types import FrameType
 import httpx
 
 from dcgan_cli.options import positive_int
+from jobs.spec import JobSpec
+from jobs.states import ACTIVE, JobState
 
 log = logging.getLogger(__name__)
 
-QUICKSTART = {"iterations": 500, "batch_size": 128, "checkpoint_every": 50, "seed": 0}
+QUICKSTART = JobSpec(iterations=500, batch_size=128, checkpoint_every=50, seed=0)
 STOP_TIMEOUT_S = 90
 
 
@@ -65,11 +67,13 @@ def submit_quickstart(url: str) -> str | None:
     if httpx.get(f"{url}/models", timeout=10).json()["models"]:
         return None
     jobs = httpx.get(f"{url}/jobs", timeout=10).json()["jobs"]
-    if any(job["state"] in ("queued", "running") for job in jobs):
+    if any(JobState(job["state"]) in ACTIVE for job in jobs):
         return None
     token = os.environ.get("DCGAN_API_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    reply = httpx.post(f"{url}/jobs", json=QUICKSTART, headers=headers, timeout=30)
+    reply = httpx.post(
+        f"{url}/jobs", json=QUICKSTART.model_dump(exclude_none=True), headers=headers, timeout=30
+    )
     reply.raise_for_status()
     return str(reply.json()["id"])
 

@@ -1,26 +1,40 @@
-"""``dcgan worker``: a Celery worker that runs one training job at a time."""
+"""``dcgan worker``: a Celery worker that runs one training job at a time; ``dcgan
+worker-ping``: whether a worker on this host answers (the compose healthcheck)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import socket
 import subprocess
 import sys
 
 from dcgan_cli.errors import CommandError
+from jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+
+def default_name() -> str:
+    """Unique per process, so several workers on one host never share a lease owner."""
+    return f"dcgan-{os.getpid()}@{socket.gethostname()}"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("worker", help="run a Celery training worker")
     parser.add_argument(
-        "--name", default=f"dcgan@{socket.gethostname()}",
-        help="Celery node name (default: dcgan@<hostname>); one per worker",
+        "--name", default=None,
+        help="Celery node name, unique per worker (default: dcgan-<pid>@<hostname>)",
     )
     parser.add_argument("--loglevel", default="INFO", help="log level (INFO)")
     parser.set_defaults(run=run)
+
+    ping = subparsers.add_parser(
+        "worker-ping", help="exit 0 when a worker on this host answers Celery's ping"
+    )
+    ping.add_argument("--timeout", type=float, default=10.0, help="seconds to wait (10)")
+    ping.set_defaults(run=run_ping)
 
 
 def ensure_classifier() -> None:
@@ -36,7 +50,8 @@ def ensure_classifier() -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from worker.settings import get_settings
+    from jobs.bootstrap import prepare_shared_state
+    from worker.app import create_worker_app
 
     settings = get_settings()
     try:
@@ -45,15 +60,14 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from error
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_shared_state(settings)
     if settings.eval_samples:
         ensure_classifier()
-
-    from worker.tasks import app
-
+    app = create_worker_app(settings)
     app.worker_main(
         [
             "worker",
-            f"--hostname={args.name}",
+            f"--hostname={args.name or default_name()}",
             f"--loglevel={args.loglevel}",
             f"--queues={settings.queue}",
             "--pool=prefork",
@@ -63,3 +77,15 @@ def run(args: argparse.Namespace) -> int:
         ]
     )
     return 0
+
+
+def run_ping(args: argparse.Namespace) -> int:
+    from jobs.queue import make_celery
+
+    app = make_celery(get_settings())
+    suffix = f"@{socket.gethostname()}"
+    replies = app.control.ping(timeout=args.timeout) or []
+    names = [name for reply in replies for name in reply]
+    if any(name.endswith(suffix) for name in names):
+        return 0
+    raise CommandError(f"no worker on this host ({suffix}) answered; heard from {names or 'none'}")

@@ -1,4 +1,4 @@
-"""Dependencies of the routes, as ``Annotated`` aliases."""
+"""Dependencies of the routes, as ``Annotated`` aliases of the app's shared objects."""
 
 from __future__ import annotations
 
@@ -7,19 +7,24 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, Request
 
+from jobs.job_store import JobStore
+from jobs.model_records import ModelRecords
 from service.batching import RenderBatcher
 from service.model_registry import ModelRegistry
 from service.rendering import RenderGate
 from service.settings import ServiceSettings
-from worker.job_store import JobStore
 
 
 def get_settings(request: Request) -> ServiceSettings:
     return request.app.state.settings
 
 
-def get_store(request: Request) -> JobStore:
-    return request.app.state.store
+def get_jobs(request: Request) -> JobStore:
+    return request.app.state.jobs
+
+
+def get_models(request: Request) -> ModelRecords:
+    return request.app.state.models
 
 
 def get_registry(request: Request) -> ModelRegistry:
@@ -39,7 +44,8 @@ def get_celery(request: Request) -> Celery:
 
 
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
-StoreDep = Annotated[JobStore, Depends(get_store)]
+JobsDep = Annotated[JobStore, Depends(get_jobs)]
+ModelsDep = Annotated[ModelRecords, Depends(get_models)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 GateDep = Annotated[RenderGate, Depends(get_gate)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]

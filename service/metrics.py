@@ -16,10 +16,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from jobs.job_store import JobStore
+from jobs.states import JobState
 from service.batching import RenderBatcher
 from service.model_registry import ModelRegistry
 from service.rendering import RenderGate
-from worker.job_store import JobState, JobStore
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -50,7 +51,7 @@ class ServiceCollector(Collector):
         )
         if self.registry.served is not None:
             model = self.registry.served
-            served.add_metric([model.id, model.manifest.sha256], model.manifest.step)
+            served.add_metric([model.id, model.sha256], model.record.step)
         yield served
         reloads = CounterMetricFamily(
             "dcgan_model_reloads", "Checkpoints validated for serving", labels=["result"]

@@ -1,4 +1,4 @@
-"""The API's settings: the shared worker settings plus what only the service needs."""
+"""The API's settings: the shared settings (jobs.settings) plus what only the service needs."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from functools import lru_cache
 
 from pydantic import Field, SecretStr, field_validator
 
-from worker.settings import Settings
+from jobs.settings import Settings
 
 
 class ServiceSettings(Settings):
@@ -25,6 +25,8 @@ class ServiceSettings(Settings):
     # ... waiting at most this long for more requests after the first
     batch_max_wait_ms: float = Field(2.0, validation_alias="DCGAN_BATCH_MAX_WAIT_MS", ge=0)
     max_active_jobs: int = Field(16, validation_alias="DCGAN_MAX_ACTIVE_JOBS", ge=1)
+    # generators being loaded (downloaded, verified, rebuilt) at once, off the event loop
+    max_concurrent_loads: int = Field(2, validation_alias="DCGAN_MAX_CONCURRENT_LOADS", ge=1)
     max_body_bytes: int = Field(16_384, validation_alias="DCGAN_MAX_BODY_BYTES", ge=256)
 
     @field_validator("api_token", mode="before")

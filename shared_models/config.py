@@ -7,12 +7,13 @@ as plain dicts so a checkpoint can rebuild its own networks.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Literal, get_args
 
 FAST_ITERATIONS = 5_000
 SLOW_ITERATIONS = 10_000
-DATASETS = ("mnist", "fashion-mnist")
+DatasetName = Literal["mnist", "fashion-mnist"]
+DATASETS: tuple[str, ...] = get_args(DatasetName)
 # "auto": bfloat16 autocast on CUDA, float32 on the CPU
 PRECISIONS = ("auto", "float32", "bfloat16")
 NUM_CLASSES = 10  # both data sets; a conditional model is conditioned on these labels
@@ -73,47 +74,87 @@ class DiscriminatorConfig:
 
 
 @dataclass(frozen=True)
+class Bounds:
+    """What a setting may be, and what it means: checked by TrainConfig and read by the job
+    spec (``jobs.spec``) and the CLI, so every bound and description lives here once."""
+
+    doc: str
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+
+    def check(self, name: str, value: float) -> None:
+        low = f"[{self.ge:g}" if self.ge is not None else (
+            f"({self.gt:g}" if self.gt is not None else "(-inf"
+        )
+        high = f"{self.le:g}]" if self.le is not None else (
+            f"{self.lt:g})" if self.lt is not None else "inf)"
+        )
+        fits = (
+            (self.ge is None or value >= self.ge)
+            and (self.gt is None or value > self.gt)
+            and (self.le is None or value <= self.le)
+            and (self.lt is None or value < self.lt)
+        )
+        if not fits:
+            raise ValueError(f"{name} must be in {low}, {high}, got {value}")
+
+
+def setting(default: Any, doc: str, **bounds: float) -> Any:
+    """A TrainConfig field with its description and bounds."""
+    return field(default=default, metadata={"bounds": Bounds(doc, **bounds)})
+
+
+def bounds_of(name: str) -> Bounds:
+    """The bounds and description of a TrainConfig field."""
+    return TRAIN_FIELDS[name].metadata["bounds"]
+
+
+MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
 class TrainConfig:
-    iterations: int = FAST_ITERATIONS
-    batch_size: int = 128
-    lr: float = 2e-4
-    beta1: float = 0.5
-    beta2: float | None = None  # None -> CNTK's default for this batch size (see cntk_beta2)
-    eps: float = 1e-8
-    k: int = 2  # discriminator steps per iteration, fresh noise and real batch each
-    g_steps: int = 2  # generator steps per iteration, all on the same noise batch
-    seed: int = 0
-    dataset: str = "mnist"
-    checkpoint_every: int = 0  # 0 -> only the final checkpoint
-    keep_checkpoints: int = 3  # rolling checkpoints kept besides the final one
-    log_every: int = 0  # 0 -> iterations // 25, as the tutorial prints
-    precision: str = "auto"  # one of PRECISIONS: the networks' arithmetic while training
-    compile: bool = False  # torch.compile the training steps (worth it for long runs only)
-    # > 0 keeps an exponential moving average of the generator's weights with this decay
-    # (e.g. 0.999); checkpoints then serve the average. 0: the tutorial's plain weights.
-    ema_decay: float = 0.0
+    iterations: int = setting(FAST_ITERATIONS, "number of iterations", ge=1, le=100_000)
+    batch_size: int = setting(128, "minibatch size", ge=1, le=1024)
+    lr: float = setting(2e-4, "Adam learning rate", gt=0, le=0.1)
+    beta1: float = setting(0.5, "Adam beta1 (momentum)", ge=0, lt=1)
+    # None -> CNTK's default for this batch size (see cntk_beta2)
+    beta2: float | None = setting(None, "Adam beta2 (default: CNTK's)", ge=0, lt=1)
+    eps: float = setting(1e-8, "Adam epsilon", gt=0)
+    k: int = setting(2, "discriminator steps per iteration", ge=1, le=10)
+    g_steps: int = setting(2, "generator steps per iteration, on one noise batch", ge=1, le=10)
+    seed: int = setting(0, "random seed", ge=0, le=MAX_SEED)
+    dataset: str = setting("mnist", "data set: " + ", ".join(DATASETS))
+    checkpoint_every: int = setting(
+        0, "also checkpoint every N iterations (0: only at the end)", ge=0, le=100_000
+    )
+    keep_checkpoints: int = setting(3, "rolling checkpoints kept besides the final one", ge=1)
+    log_every: int = setting(0, "print mean losses every N iterations (0: 25 times)", ge=0)
+    precision: str = setting(
+        "auto", "the networks' arithmetic while training: " + ", ".join(PRECISIONS)
+    )
+    compile: bool = setting(False, "torch.compile the training steps (long runs only)")
+    ema_decay: float = setting(
+        0.0,
+        "decay of a moving average of the generator's weights, which sampling then uses "
+        "(e.g. 0.999); 0 keeps the tutorial's plain weights",
+        ge=0,
+        lt=1,
+    )
 
     def __post_init__(self) -> None:
-        _require_positive(self, "iterations", "batch_size", "k", "g_steps")
-        if not 0 < self.lr < 1:
-            raise ValueError(f"lr must be in (0, 1), got {self.lr}")
-        if not 0 <= self.beta1 < 1:
-            raise ValueError(f"beta1 must be in [0, 1), got {self.beta1}")
-        if self.beta2 is not None and not 0 <= self.beta2 < 1:
-            raise ValueError(f"beta2 must be in [0, 1), got {self.beta2}")
-        if not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                item.metadata["bounds"].check(item.name, value)
         if self.precision not in PRECISIONS:
             raise ValueError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
             )
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
-        for name in ("checkpoint_every", "log_every", "seed"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.keep_checkpoints < 1:
-            raise ValueError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
 
     @property
     def adam_beta2(self) -> float:
@@ -122,6 +163,9 @@ class TrainConfig:
     @property
     def log_interval(self) -> int:
         return self.log_every or max(1, self.iterations // 25)
+
+
+TRAIN_FIELDS = {item.name: item for item in fields(TrainConfig)}
 
 
 def to_dict(config: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import threading
 import time
 from enum import StrEnum
 
-from worker.job_store import JobStore
+from jobs.job_store import JobStore
 
 log = logging.getLogger(__name__)
 

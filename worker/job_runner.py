@@ -1,7 +1,9 @@
 """Running one delivered job: claim it, train it through shared_models, record the outcome.
 
 The Celery task is a thin wrapper around :func:`run_job`; everything here is plain Python
-that the tests drive without Celery.
+that the tests drive without Celery. The job trains in the worker's scratch folder
+(``$DCGAN_RUNS_DIR/<job id>``), starting from the newest checkpoint in the artifact store,
+and every checkpoint is published to the store and the models table as it is written.
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from shared_models.checkpoint import Manifest
+from jobs.job_store import JobRecord
+from jobs.spec import JobSpec
+from jobs.states import JobState
 from shared_models.data import ImageData, load_dataset
 from shared_models.training import (
     Progress,
+    SavedCheckpoint,
     Trainer,
     TrainHooks,
     TrainResult,
@@ -23,15 +28,15 @@ from shared_models.training import (
     pick_device,
     train,
 )
+from worker.context import WorkerContext
 from worker.job_monitor import JobMonitor, StopReason
-from worker.job_spec import network_configs, train_config
-from worker.job_store import JobState, JobStore
 from worker.log_context import job_context
-from worker.settings import Settings
+from worker.persistence import best_effort, persistently
+from worker.publisher import CheckpointPublisher
 
 log = logging.getLogger(__name__)
 
-CheckpointHook = Callable[[str, Manifest], dict | None]
+CheckpointHook = Callable[[str, SavedCheckpoint], dict | None]
 
 
 @lru_cache(maxsize=4)
@@ -40,147 +45,162 @@ def cached_dataset(name: str, data_dir: Path) -> ImageData:
     return load_dataset(name, data_dir, "train")
 
 
-def run_dir_of(settings: Settings, job_id: str) -> Path:
-    return settings.runs_dir / job_id
-
-
 def run_job(
-    store: JobStore,
-    settings: Settings,
-    job_id: str,
-    owner: str,
-    on_checkpoint: CheckpointHook | None = None,
+    context: WorkerContext, job_id: str, owner: str, on_checkpoint: CheckpointHook | None = None
 ) -> str:
-    """Run a delivered job to its end; returns the state the job was left in."""
+    """Run a delivered job to its end; returns the state the job was left in.
+
+    ``on_checkpoint`` (default: the context's scorer) runs after each checkpoint is published;
+    what it returns is merged into the job's progress.
+    """
     with job_context(job_id):
-        return _run_claimed(store, settings, job_id, owner, on_checkpoint)
+        return JobRun(context, job_id, owner, on_checkpoint).run()
 
 
-def _run_claimed(
-    store: JobStore,
-    settings: Settings,
-    job_id: str,
-    owner: str,
-    on_checkpoint: CheckpointHook | None,
-) -> str:
-    claim = store.claim(job_id, owner, settings.lease_seconds, settings.max_deliveries)
-    if not claim.run:
-        log.info("job %s: not running it here (%s)", job_id, claim.reason)
-        return claim.reason
-    record = claim.record
-    assert record is not None
-    monitor = JobMonitor(
-        store, job_id, owner,
-        heartbeat_seconds=settings.heartbeat_seconds,
-        lease_seconds=settings.lease_seconds,
-        max_seconds=settings.max_job_seconds,
-    )
-    try:
-        with monitor:
-            if monitor.stop_reason is StopReason.CANCELLED:
-                store.finish(job_id, owner, JobState.CANCELLED)
-                return JobState.CANCELLED
-            result = _train(store, settings, job_id, record.params, monitor, on_checkpoint)
-    except Exception as error:  # noqa: BLE001 - any failure is recorded with its message
-        log.exception("job %s failed", job_id)
-        store.finish(job_id, owner, JobState.FAILED, error=_describe(error))
-        return JobState.FAILED
-    return _conclude(store, job_id, owner, result, monitor.stop_reason, settings)
-
-
-def _train(
-    store: JobStore,
-    settings: Settings,
-    job_id: str,
-    params: dict,
-    monitor: JobMonitor,
-    on_checkpoint: CheckpointHook | None,
-) -> TrainResult:
-    config = train_config(params)
-    generator_config, discriminator_config = network_configs(params)
-    device = pick_device(settings.device)
-    store.update_progress(job_id, device=describe_device(device), total=config.iterations)
-    data = cached_dataset(config.dataset, settings.data_dir.resolve())
-
-    def report(progress: Progress) -> None:
-        store.update_progress(
-            job_id,
-            step=progress.step,
-            total=progress.total,
-            d_loss=progress.d_loss,
-            g_loss=progress.g_loss,
-            iterations_per_s=round(progress.iterations_per_s, 3),
-            eta_s=None if progress.eta_s is None else round(progress.eta_s, 1),
+class JobRun:
+    def __init__(
+        self,
+        context: WorkerContext,
+        job_id: str,
+        owner: str,
+        on_checkpoint: CheckpointHook | None,
+    ) -> None:
+        self.context = context
+        self.settings = context.settings
+        self.jobs = context.jobs
+        self.job_id = job_id
+        self.owner = owner
+        self.on_checkpoint = on_checkpoint if on_checkpoint is not None else context.evaluator
+        self.publisher = CheckpointPublisher(
+            context.store, context.models, context.jobs, self.settings.runs_dir
         )
 
-    def record_checkpoint(manifest: Manifest) -> None:
-        fields: dict = {"checkpoint": str(manifest.path), "checkpoint_step": manifest.step}
-        if on_checkpoint is not None:
-            fields.update(on_checkpoint(job_id, manifest) or {})
-        store.update_progress(job_id, **fields)
-
-    def started(trainer: Trainer) -> None:
-        log.info("job %s: training on %s from step %d", job_id, device, trainer.step)
-        store.update_progress(job_id, step=trainer.step, resumed_from=trainer.step or None)
-
-    hooks = TrainHooks(
-        should_stop=monitor.should_stop,
-        on_progress=report,
-        on_checkpoint=record_checkpoint,
-        on_start=started,
-        checkpoint_on_stop=lambda: monitor.stop_reason is not StopReason.LEASE_LOST,
-        progress_every_s=1.0,
-    )
-    return train(
-        config, data, run_dir_of(settings, job_id),
-        generator_config=generator_config,
-        discriminator_config=discriminator_config,
-        device=device,
-        resume=True,
-        hooks=hooks,
-    )
-
-
-def _conclude(
-    store: JobStore,
-    job_id: str,
-    owner: str,
-    result: TrainResult,
-    reason: StopReason | None,
-    settings: Settings,
-) -> str:
-    summary: dict[str, Any] = {
-        "step": result.step,
-        "d_loss": result.d_loss,
-        "g_loss": result.g_loss,
-        "checkpoint": str(result.checkpoint) if result.checkpoint else None,
-        "eta_s": 0 if not result.stopped else None,
-    }
-    if not result.stopped:
-        store.finish(job_id, owner, JobState.SUCCEEDED, progress=summary)
-        log.info("job %s succeeded at step %d", job_id, result.step)
-        return JobState.SUCCEEDED
-    if reason is StopReason.CANCELLED:
-        store.finish(job_id, owner, JobState.CANCELLED, progress=summary)
-        return JobState.CANCELLED
-    if reason is StopReason.TIME_LIMIT:
-        error = (
-            f"stopped at step {result.step}: exceeded DCGAN_MAX_JOB_SECONDS "
-            f"({settings.max_job_seconds}s); its last checkpoint is kept"
+    def run(self) -> str:
+        settings = self.settings
+        claim = self.jobs.claim(
+            self.job_id, self.owner, settings.lease_seconds, settings.max_deliveries
         )
-        store.finish(job_id, owner, JobState.FAILED, error=error, progress=summary)
-        return JobState.FAILED
-    if reason is StopReason.SHUTDOWN:
-        store.update_progress(job_id, **summary)
-        store.hand_back(job_id, owner)
-        log.info("job %s: checkpointed at step %d, handed back", job_id, result.step)
-        return JobState.QUEUED
-    log.warning("job %s: lease lost at step %d; another worker owns it", job_id, result.step)
-    return "lease lost"
+        if not claim.run:
+            log.info("job %s: not running it here (%s)", self.job_id, claim.reason)
+            return claim.reason
+        assert claim.record is not None
+        monitor = JobMonitor(
+            self.jobs, self.job_id, self.owner,
+            heartbeat_seconds=settings.heartbeat_seconds,
+            lease_seconds=settings.lease_seconds,
+            max_seconds=settings.max_job_seconds,
+        )
+        try:
+            with monitor:
+                if monitor.stop_reason is StopReason.CANCELLED:
+                    self._finish(JobState.CANCELLED)
+                    return JobState.CANCELLED
+                result = self._train(claim.record, monitor)
+        except Exception as error:  # noqa: BLE001 - any failure is recorded with its message
+            log.exception("job %s failed", self.job_id)
+            self._finish(JobState.FAILED, error=_describe(error))
+            return JobState.FAILED
+        return self._conclude(result, monitor.stop_reason)
+
+    def _train(self, record: JobRecord, monitor: JobMonitor) -> TrainResult:
+        spec = JobSpec.model_validate(record.params)
+        config = spec.train_config()
+        generator_config, discriminator_config = spec.network_configs()
+        device = pick_device(self.settings.device)
+        self._progress(device=describe_device(device), total=config.iterations)
+        data = cached_dataset(config.dataset, self.settings.data_dir.resolve())
+        persistently(lambda: self.publisher.fetch_newest(self.job_id), "fetching the checkpoint")
+
+        def report(progress: Progress) -> None:
+            self._progress(
+                step=progress.step,
+                total=progress.total,
+                d_loss=progress.d_loss,
+                g_loss=progress.g_loss,
+                iterations_per_s=round(progress.iterations_per_s, 3),
+                eta_s=None if progress.eta_s is None else round(progress.eta_s, 1),
+            )
+
+        def publish(saved: SavedCheckpoint) -> None:
+            model = persistently(
+                lambda: self.publisher.publish(self.job_id, saved, config.keep_checkpoints),
+                f"publishing checkpoint {saved.manifest.step}",
+            )
+            fields: dict[str, Any] = {"checkpoint_step": saved.manifest.step}
+            scores = self.on_checkpoint(self.job_id, saved) if self.on_checkpoint else None
+            if scores and "metrics" in scores:
+                best_effort(lambda: self.context.models.set_metrics(model.id, scores["metrics"]),
+                            "recording the checkpoint's scores")
+            self._progress(**fields, **(scores or {}))
+
+        def started(trainer: Trainer) -> None:
+            log.info("job %s: training on %s from step %d", self.job_id, device, trainer.step)
+            self._progress(step=trainer.step, resumed_from=trainer.step or None)
+
+        hooks = TrainHooks(
+            should_stop=monitor.should_stop,
+            on_progress=report,
+            on_checkpoint=publish,
+            on_start=started,
+            checkpoint_on_stop=lambda: monitor.stop_reason is not StopReason.LEASE_LOST,
+            progress_every_s=1.0,
+        )
+        return train(
+            config, data, self.settings.runs_dir / self.job_id,
+            generator_config=generator_config,
+            discriminator_config=discriminator_config,
+            device=device,
+            resume=True,
+            hooks=hooks,
+        )
+
+    def _conclude(self, result: TrainResult, reason: StopReason | None) -> str:
+        summary: dict[str, Any] = {
+            "step": result.step,
+            "d_loss": result.d_loss,
+            "g_loss": result.g_loss,
+            "eta_s": 0 if not result.stopped else None,
+        }
+        if not result.stopped:
+            self._finish(JobState.SUCCEEDED, progress=summary)
+            self.publisher.clear_scratch(self.job_id)
+            log.info("job %s succeeded at step %d", self.job_id, result.step)
+            return JobState.SUCCEEDED
+        if reason is StopReason.CANCELLED:
+            self._finish(JobState.CANCELLED, progress=summary)
+            self.publisher.clear_scratch(self.job_id)
+            return JobState.CANCELLED
+        if reason is StopReason.TIME_LIMIT:
+            error = (
+                f"stopped at step {result.step}: exceeded DCGAN_MAX_JOB_SECONDS "
+                f"({self.settings.max_job_seconds}s); its last checkpoint is kept"
+            )
+            self._finish(JobState.FAILED, error=error, progress=summary)
+            return JobState.FAILED
+        if reason is StopReason.SHUTDOWN:
+            persistently(lambda: self.jobs.update_progress(self.job_id, **summary),
+                         "recording the progress")
+            persistently(lambda: self.jobs.hand_back(self.job_id, self.owner),
+                         "handing the job back")
+            log.info("job %s: checkpointed at step %d, handed back", self.job_id, result.step)
+            return JobState.QUEUED
+        log.warning("job %s: lease lost at step %d; another worker owns it", self.job_id,
+                    result.step)
+        return "lease lost"
+
+    def _finish(self, state: JobState, error: str | None = None,
+                progress: dict[str, Any] | None = None) -> None:
+        persistently(
+            lambda: self.jobs.finish(self.job_id, self.owner, state, error=error,
+                                     progress=progress),
+            f"recording that the job {state}",
+        )
+
+    def _progress(self, **fields: Any) -> None:
+        best_effort(lambda: self.jobs.update_progress(self.job_id, **fields),
+                    "a progress report")
 
 
 def _describe(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return f"{type(error).__name__}: {text}"
-
-

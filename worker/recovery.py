@@ -1,22 +1,21 @@
 """Recovering jobs whose worker died: expired leases and lost queue messages.
 
-A worker that dies mid-job stops renewing its lease; once the lease expires the job goes back
-to queued and gets a fresh message, and the next worker resumes it from its last checkpoint.
-Duplicate messages are harmless: a delivery for a finished job, or one another worker holds,
-is acknowledged and dropped.
+A worker that dies mid-job stops renewing its lease; once the lease expires (by the
+database's clock) the job goes back to queued and gets a fresh message on its own queue, and
+the next worker resumes it from its last stored checkpoint. Duplicate messages are harmless:
+a delivery for a finished job, or one another worker holds, is acknowledged and dropped.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 
 from celery import Celery
 
-from worker.job_store import JobStore
-from worker.queue import enqueue
-from worker.settings import Settings
+from jobs.job_store import JobStore
+from jobs.queue import enqueue
+from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +27,11 @@ def recover_once(app: Celery, settings: Settings, store: JobStore) -> list[str]:
             "job %s: its worker %s stopped renewing the lease; requeued to resume from its "
             "last checkpoint", record.id, record.lease_owner,
         )
-        recovered.append(record.id)
-    stale = time.time() - settings.requeue_queued_after_seconds
-    recovered.extend(record.id for record in store.stale_queued(stale))
-    for job_id in recovered:
-        enqueue(app, settings, store, job_id)
-    return recovered
+        recovered.append(record)
+    recovered.extend(store.stale_queued(settings.requeue_queued_after_seconds))
+    for record in recovered:
+        enqueue(app, store, record)
+    return [record.id for record in recovered]
 
 
 class RecoveryThread(threading.Thread):

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from celery import Task
+from celery import Celery, Task
 
-from worker import lifecycle  # noqa: F401 - connects the worker's signal handlers
-from worker.celery_app import TRAIN_TASK, app
+from jobs.queue import TRAIN_TASK
+from worker.context import WorkerContext
 from worker.job_runner import run_job
-from worker.resources import checkpoint_evaluator, job_store
-from worker.settings import get_settings
 
 
-@app.task(name=TRAIN_TASK, bind=True)
-def train_job(self: Task, job_id: str) -> str:
-    owner = self.request.hostname or "worker"
-    return run_job(
-        job_store(), get_settings(), job_id, owner, on_checkpoint=checkpoint_evaluator()
-    )
+def register_train_task(app: Celery, context: WorkerContext) -> None:
+    @app.task(name=TRAIN_TASK, bind=True, shared=False)
+    def train_job(self: Task, job_id: str) -> str:
+        owner = self.request.hostname or "worker"
+        return run_job(context, job_id, owner)

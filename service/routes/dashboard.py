@@ -1,18 +1,15 @@
 """The training dashboard: a static page at ``/`` that polls the JSON API.
 
-The page is plain HTML, CSS and JavaScript modules under ``service/static`` (served at
-``/static``); nothing is built and nothing is fetched from anywhere but this service.
+The page is plain HTML, CSS and JavaScript modules under ``service/static`` (mounted at
+``/static`` by the app); nothing is built and nothing is fetched from anywhere but this service.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
-
-from service.routes import losses
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -44,10 +41,3 @@ def dashboard() -> FileResponse:
         },
     )
 
-
-def install_dashboard(app: FastAPI) -> None:
-    """Serve the page at ``/``, its files at ``/static`` and ``GET /jobs/{id}/losses``."""
-    app.state.loss_cache = losses.LossHistoryCache()
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(losses.router)
-    app.include_router(router)

@@ -11,9 +11,11 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from service.batching import RenderBatcher
 from service.deps import BatcherDep, GateDep, RegistryDep
-from service.model_registry import InvalidModel, LoadedModel, ModelNotFound, ModelRegistry
+from service.model_loader import InvalidModel, LoadedModel
+from service.model_registry import ModelNotFound, ModelRegistry
 from service.rendering import RenderGate
-from service.schemas import MAX_SEED, Problem
+from service.schemas import Problem
+from shared_models.config import MAX_SEED
 from shared_models.sampling import MAX_SAMPLES, grid_inputs, grid_png, interpolation_inputs
 
 router = APIRouter(tags=["generate"])
@@ -42,9 +44,11 @@ PaddingParam = Annotated[int, Query(ge=0, le=32)]
 INLINE_PNG_MAX = 16
 
 
-def choose_model(registry: ModelRegistry, model: str | None, digit: int | None) -> LoadedModel:
+async def choose_model(
+    registry: ModelRegistry, model: str | None, digit: int | None
+) -> LoadedModel:
     try:
-        loaded = registry.get(model)
+        loaded = await registry.get(model)
     except ModelNotFound as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from error
     except InvalidModel as error:
@@ -86,7 +90,7 @@ def png_response(png: bytes, loaded: LoadedModel, seed: str, cacheable: bool) ->
         media_type="image/png",
         headers={
             "X-Model-Version": loaded.id,
-            "X-Model-Sha256": loaded.manifest.sha256,
+            "X-Model-Sha256": loaded.sha256,
             "X-Seed": seed,
             "Cache-Control": "max-age=86400" if cacheable else "no-store",
         },
@@ -105,7 +109,7 @@ async def generate(
     model: ModelParam = None,
     digit: DigitParam = None,
 ) -> Response:
-    loaded = choose_model(registry, model, digit)
+    loaded = await choose_model(registry, model, digit)
     chosen = secrets.randbelow(MAX_SEED) if seed is None else seed
     z, labels = grid_inputs(loaded.generator, n, chosen, digit)
     png = await render(gate, batcher, loaded, z, labels, nrow, padding)
@@ -126,7 +130,7 @@ async def interpolate(
     digit: DigitParam = None,
 ) -> Response:
     """A one-row PNG strip walking the latent space by spherical interpolation."""
-    loaded = choose_model(registry, model, digit)
+    loaded = await choose_model(registry, model, digit)
     z, labels = interpolation_inputs(loaded.generator, seed_a, seed_b, steps, digit)
     png = await render(gate, batcher, loaded, z, labels, steps, padding)
     return png_response(png, loaded, f"{seed_a}-{seed_b}", model is not None)

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from service.deps import RegistryDep, SettingsDep, StoreDep
+from service.deps import JobsDep, RegistryDep, SettingsDep
 from service.schemas import Problem
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/livez")
-def livez() -> dict[str, str]:
+async def livez() -> dict[str, str]:
     return {"status": "alive"}
 
 
 @router.get(
     "/readyz", responses={503: {"model": Problem, "description": "job records unreachable"}}
 )
-def readyz(store: StoreDep, registry: RegistryDep, settings: SettingsDep) -> dict[str, object]:
+def readyz(store: JobsDep, registry: RegistryDep, settings: SettingsDep) -> dict[str, object]:
     try:
-        store.count_active()
+        store.ping()
     except Exception as error:  # noqa: BLE001 - any failure means not ready
         raise HTTPException(503, detail=f"job records unreachable: {error}") from error
     served = registry.served

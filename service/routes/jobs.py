@@ -9,13 +9,14 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
+from jobs.job_store import CapReached, JobStore
+from jobs.queue import enqueue
+from jobs.spec import JobSpec
 from service.auth import TokenRequired
-from service.deps import CeleryDep, SettingsDep, StoreDep
+from service.deps import CeleryDep, JobsDep, SettingsDep
 from service.errors import problems
-from service.schemas import MAX_SEED, JobPage, JobRequest, JobView
-from worker.job_spec import iterations_of
-from worker.job_store import JobStore
-from worker.queue import enqueue
+from service.schemas import JobPage, JobView
+from shared_models.config import MAX_SEED
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -35,37 +36,41 @@ def find(store: JobStore, job_id: str) -> JobView:
     responses=problems(400, 401, 403, 413, 422, 429, 503, retry_after=(429, 503)),
 )
 async def submit_job(
-    request: JobRequest, response: Response, store: StoreDep, celery: CeleryDep,
-    settings: SettingsDep,
+    spec: JobSpec, response: Response, store: JobsDep, celery: CeleryDep, settings: SettingsDep,
 ) -> JobView:
-    active = store.count_active()
-    if active >= settings.max_active_jobs:
+    if spec.seed is None:
+        spec = spec.with_seed(secrets.randbelow(MAX_SEED))
+    try:
+        record = await anyio.to_thread.run_sync(
+            store.submit, spec.model_dump(), spec.total_iterations, settings.queue,
+            settings.max_active_jobs,
+        )
+    except CapReached as full:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            detail=f"{active} jobs are already queued or running (the limit is "
-            f"{settings.max_active_jobs}); wait for one to finish or cancel one",
+            detail=f"{full.active} jobs are already queued or running (the limit is "
+            f"{full.limit}); wait for one to finish or cancel one",
             headers={"Retry-After": "30"},
-        )
-    params = request.model_dump()
-    params["seed"] = secrets.randbelow(MAX_SEED) if request.seed is None else request.seed
-    record = store.create(params, total=iterations_of(params))
+        ) from full
     try:
-        await anyio.to_thread.run_sync(enqueue, celery, settings, store, record.id)
+        await anyio.to_thread.run_sync(enqueue, celery, store, record)
     except Exception as error:  # noqa: BLE001 - whatever the broker raised, say so
         log.error("could not enqueue job %s: %s", record.id, error)
-        store.fail(record.id, f"could not reach the job queue: {error}")
+        await anyio.to_thread.run_sync(
+            store.fail, record.id, f"could not reach the job queue: {error}"
+        )
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail="the job queue (broker) is unreachable; the job was not started, try again",
             headers={"Retry-After": "10"},
         ) from error
     response.headers["Location"] = f"/jobs/{record.id}"
-    return find(store, record.id)
+    return await anyio.to_thread.run_sync(find, store, record.id)
 
 
 @router.get("", responses=problems(422))
 def list_jobs(
-    store: StoreDep,
+    store: JobsDep,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JobPage:
@@ -74,7 +79,7 @@ def list_jobs(
 
 
 @router.get("/{job_id}", responses=problems(404, 422))
-def get_job(job_id: JobId, store: StoreDep) -> JobView:
+def get_job(job_id: JobId, store: JobsDep) -> JobView:
     return find(store, job_id)
 
 
@@ -82,9 +87,9 @@ def get_job(job_id: JobId, store: StoreDep) -> JobView:
     "/{job_id}", status_code=status.HTTP_202_ACCEPTED, dependencies=[TokenRequired],
     responses=problems(401, 403, 404, 409, 422),
 )
-def cancel_job(job_id: JobId, store: StoreDep) -> JobView:
+def cancel_job(job_id: JobId, store: JobsDep) -> JobView:
     job = find(store, job_id)
-    if job.state in ("succeeded", "failed", "cancelled"):
+    if job.state.finished:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {job_id} already {job.state}")
     record = store.request_cancel(job_id)
     assert record is not None

@@ -1,37 +1,29 @@
-"""The generator checkpoints the service knows about."""
+"""The generators the service knows about: the models table, newest first."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from service.deps import RegistryDep
-from service.model_registry import model_id
+from fastapi import APIRouter, Query
+
+from service.deps import ModelsDep, RegistryDep
+from service.errors import problems
 from service.schemas import ModelList, ModelView
 
 router = APIRouter(prefix="/models", tags=["models"])
 
 
-@router.get("")
-def list_models(registry: RegistryDep) -> ModelList:
-    views = []
-    for manifest in registry.manifests:
-        status, error = registry.status_of(manifest)
-        views.append(
-            ModelView(
-                id=model_id(manifest),
-                job=manifest.run_dir.name,
-                step=manifest.step,
-                iterations=manifest.iterations,
-                final=manifest.final,
-                dataset=manifest.dataset,
-                conditional=bool(manifest.extra.get("generator_config", {}).get("num_classes")),
-                ema_decay=float(manifest.extra.get("ema_decay", 0.0)),
-                created_at=manifest.created_at,
-                sha256=manifest.sha256,
-                status=status,
-                error=error,
-                metrics=manifest.extra.get("metrics"),
-            )
-        )
+@router.get("", responses=problems(422))
+def list_models(
+    registry: RegistryDep,
+    models: ModelsDep,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> ModelList:
+    records, total = models.page(offset, limit)
+    views = [ModelView.of(record, *registry.status_of(record)) for record in records]
     served = registry.served
-    return ModelList(served=served.id if served else None, models=views)
+    return ModelList(
+        served=served.id if served else None, models=views, total=total, offset=offset,
+        limit=limit,
+    )

@@ -4,6 +4,7 @@ from shared_models.training.device import describe_device, pick_device
 from shared_models.training.loop import (
     Progress,
     ResumeMismatch,
+    SavedCheckpoint,
     TrainHooks,
     TrainResult,
     train,
@@ -13,6 +14,7 @@ from shared_models.training.trainer import Trainer
 __all__ = [
     "Progress",
     "ResumeMismatch",
+    "SavedCheckpoint",
     "TrainHooks",
     "TrainResult",
     "Trainer",

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -74,12 +75,21 @@ class TrainResult:
     device: str
 
 
+@dataclass(frozen=True)
+class SavedCheckpoint:
+    """A checkpoint just written: its manifest and the state it holds (still in memory, so
+    whoever publishes or scores it need not read the file back)."""
+
+    manifest: Manifest
+    state: dict[str, Any]
+
+
 @dataclass
 class TrainHooks:
     should_stop: Callable[[], bool] | None = None  # checked before every iteration
     on_progress: Callable[[Progress], None] | None = None  # at most every progress_every_s
     on_log: Callable[[Progress], None] | None = None  # the tutorial's printouts
-    on_checkpoint: Callable[[Manifest], None] | None = None
+    on_checkpoint: Callable[[SavedCheckpoint], None] | None = None
     on_start: Callable[[Trainer], None] | None = None
     # asked when a run stops early; False skips the stop checkpoint (e.g. another worker owns
     # the run now)
@@ -176,11 +186,12 @@ def _run(
     def save(final: bool, **extra: object) -> None:
         nonlocal checkpoint, last_saved_step
         trainer.elapsed_s = session_base + time.perf_counter() - started
-        manifest = _save(trainer, run_dir, final, extra)
+        state = trainer.state_dict()
+        manifest = _save(state, run_dir, final, extra)
         checkpoint, last_saved_step = manifest.path, trainer.step
-        prune_checkpoints(run_dir, config.keep_checkpoints)
         if hooks.on_checkpoint:
-            hooks.on_checkpoint(manifest)
+            hooks.on_checkpoint(SavedCheckpoint(manifest, state))
+        prune_checkpoints(run_dir, config.keep_checkpoints)
 
     session_base = trainer.elapsed_s
     while trainer.step < config.iterations:
@@ -221,13 +232,14 @@ def _run(
     )
 
 
-def _save(trainer: Trainer, run_dir: Path, final: bool, extra: dict) -> Manifest:
-    path = checkpoint_path(run_dir, trainer.step)
+def _save(state: dict[str, Any], run_dir: Path, final: bool, extra: dict) -> Manifest:
+    step = int(state["step"])
+    path = checkpoint_path(run_dir, step)
     try:
-        return save_checkpoint(trainer.state_dict(), path, final=final, extra=extra)
+        return save_checkpoint(state, path, final=final, extra=extra)
     except OSError as error:
         raise CheckpointError(
-            f"could not write checkpoint {path} at step {trainer.step}: "
+            f"could not write checkpoint {path} at step {step}: "
             f"{error.strerror or error}; the previous checkpoint is intact"
         ) from error
 

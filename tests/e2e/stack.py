@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import redis
 
+from jobs.database import make_engine
+from jobs.model_records import ModelRecords
 from tests.conftest import DATA_DIR, REPO
 
 
@@ -97,6 +99,14 @@ class Stack:
             return httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200
         except httpx.HTTPError:
             return False
+
+    @property
+    def database_url(self) -> str:
+        return self.env.get("DCGAN_DATABASE_URL") or f"sqlite:///{self.runs_dir / 'jobs.sqlite3'}"
+
+    def models(self) -> ModelRecords:
+        """The models table the stack's processes share."""
+        return ModelRecords(make_engine(self.database_url))
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=30)

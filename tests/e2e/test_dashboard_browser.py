@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from shared_models.checkpoint import iter_manifests, update_manifest
 from tests.e2e.conftest import REDIS_URL
 from tests.e2e.stack import Stack, running_stack
 
@@ -228,9 +227,8 @@ def test_a_job_started_from_the_form_is_followed_until_it_finishes(open_stack, p
     final_row = page.locator(final_row_selector)
     assert final_row.locator("td").first.inner_text() == "yes"
     assert final_row.get_by_test_id("eval-fd").inner_text() == "—"
-    final = next(m for m in iter_manifests(stack.runs_dir / job_id) if m.final)
-    update_manifest(final, metrics={"frechet_distance": 12.3456, "inception_score": 7.891,
-                                    "classes_covered": 9})
+    stack.models().set_metrics(f"{job_id}:{SHORT}", {
+        "frechet_distance": 12.3456, "inception_score": 7.891, "classes_covered": 9})
     until(page, stack, """(selector) => {
         const row = document.querySelector(selector);
         return row && row.querySelector('[data-testid="eval-fd"]').textContent === "12.35";

@@ -6,7 +6,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
-import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -14,9 +13,9 @@ from service.app import create_app
 from shared_models.checkpoint import load_checkpoint
 from shared_models.generator_io import generator_from_state
 from shared_models.sampling import render_grid
-from shared_models.training import train
-from tests.conftest import TINY_D, TINY_G, tiny_train_config
+from tests.conftest import TINY_D, TINY_G
 from tests.service.conftest import make_settings, train_run
+from worker.context import WorkerContext
 
 
 def wait_served(client, model_id, timeout=10.0):
@@ -34,7 +33,7 @@ def test_generate_without_a_model_says_how_to_train_one(client):
 
 
 def test_a_checkpoint_written_while_running_is_picked_up_and_served(client, settings, mnist_small):
-    train_run(settings.runs_dir, "first", mnist_small)
+    train_run(settings, "first", mnist_small)
     wait_served(client, "first:2")
     reply = client.get("/generate", params={"n": 3, "nrow": 3, "padding": 1, "seed": 4})
     assert reply.status_code == 200 and reply.headers["X-Model-Version"] == "first:2"
@@ -44,17 +43,22 @@ def test_a_checkpoint_written_while_running_is_picked_up_and_served(client, sett
     assert named.content == reply.content
 
 
-def test_a_corrupt_newest_checkpoint_is_reported_and_the_previous_keeps_serving(
-    client, settings, mnist_small, tmp_path
+def test_a_corrupt_newest_model_is_reported_and_the_previous_keeps_serving(
+    client, settings, mnist_small
 ):
-    train_run(settings.runs_dir, "good", mnist_small)
+    train_run(settings, "good", mnist_small)
     wait_served(client, "good:2")
-    train_run(tmp_path / "staging", "bad", mnist_small)
-    bad = tmp_path / "staging" / "bad" / "checkpoints" / "step_0000002.pt"
-    payload = bytearray(bad.read_bytes())
-    payload[len(payload) // 2] ^= 0xFF  # flip one byte: the manifest's hash no longer matches
-    bad.write_bytes(bytes(payload))
-    (tmp_path / "staging" / "bad").rename(settings.runs_dir / "bad")  # appears all at once
+    # the newest model's weights no longer match the hash in its models row
+    staging = make_settings(settings.runs_dir.parent / "staging")
+    train_run(staging, "bad", mnist_small)
+    weights = staging.runs_dir / "bad" / "models" / "step_0000002" / "model.safetensors"
+    payload = bytearray(weights.read_bytes())
+    payload[len(payload) // 2] ^= 0xFF  # flip one byte
+    weights.write_bytes(bytes(payload))
+    (staging.runs_dir / "bad").rename(settings.runs_dir / "bad")
+    [row] = WorkerContext(staging).models.of_job("bad")
+    fields = {key: value for key, value in vars(row).items() if key != "created_at"}
+    WorkerContext(settings).models.add(**fields)
     deadline = time.monotonic() + 10
     while True:
         models = {m["id"]: m for m in client.get("/models").json()["models"]}
@@ -62,7 +66,7 @@ def test_a_corrupt_newest_checkpoint_is_reported_and_the_previous_keeps_serving(
             break
         assert time.monotonic() < deadline, models
         time.sleep(0.1)
-    assert "do not match its manifest" in models["bad:2"]["error"]
+    assert "sha256" in models["bad:2"]["error"].lower()
     assert models["good:2"]["status"] == "served"
     assert client.get("/generate", params={"n": 2}).headers["X-Model-Version"] == "good:2"
     asked = client.get("/generate", params={"model": "bad:2"})
@@ -70,7 +74,7 @@ def test_a_corrupt_newest_checkpoint_is_reported_and_the_previous_keeps_serving(
 
 
 def test_model_ids_cannot_leave_the_runs_folder(client, settings, mnist_small):
-    train_run(settings.runs_dir, "run", mnist_small)
+    train_run(settings, "run", mnist_small)
     for model in ("../run", "run/../run", "/etc/passwd", "run:2/../..", ".hidden"):
         reply = client.get("/generate", params={"model": model})
         assert reply.status_code == 404, model
@@ -130,7 +134,7 @@ def test_openapi_and_docs_are_served(client):
 
 
 def test_metrics_expose_latency_renders_models_and_jobs(client, settings, mnist_small):
-    train_run(settings.runs_dir, "run", mnist_small)
+    train_run(settings, "run", mnist_small)
     wait_served(client, "run:2")
     assert client.get("/generate", params={"n": 2, "seed": 1}).status_code == 200
     client.post("/jobs", json={"iterations": 5})
@@ -144,12 +148,9 @@ def test_metrics_expose_latency_renders_models_and_jobs(client, settings, mnist_
 
 
 def test_digits_on_conditional_models_and_clear_422s_otherwise(client, settings, mnist_small):
-    train(
-        tiny_train_config(iterations=2), mnist_small, settings.runs_dir / "cond",
-        generator_config=replace(TINY_G, num_classes=10),
-        discriminator_config=replace(TINY_D, num_classes=10), device=torch.device("cpu"),
-    )
-    train_run(settings.runs_dir, "plain", mnist_small)
+    train_run(settings, "cond", mnist_small, generator_config=replace(TINY_G, num_classes=10),
+              discriminator_config=replace(TINY_D, num_classes=10))
+    train_run(settings, "plain", mnist_small)
     wait_served(client, "plain:2")  # the newer final model
     models = {m["id"]: m for m in client.get("/models").json()["models"]}
     assert models["plain:2"]["ema_decay"] == models["cond:2"]["ema_decay"] == 0.0
@@ -166,7 +167,7 @@ def test_digits_on_conditional_models_and_clear_422s_otherwise(client, settings,
 
 
 def test_a_model_that_keeps_a_weight_average_serves_the_average(client, settings, mnist_small):
-    result = train_run(settings.runs_dir, "averaged", mnist_small, iterations=40, ema_decay=0.9)
+    result = train_run(settings, "averaged", mnist_small, iterations=40, ema_decay=0.9)
     wait_served(client, "averaged:40")
     reply = client.get("/generate", params={"n": 16, "nrow": 4, "seed": 9})
     assert reply.status_code == 200
@@ -185,7 +186,7 @@ def test_a_model_that_keeps_a_weight_average_serves_the_average(client, settings
 
 
 def test_interpolation_strips_are_deterministic_pngs(client, settings, mnist_small):
-    train_run(settings.runs_dir, "run", mnist_small)
+    train_run(settings, "run", mnist_small)
     wait_served(client, "run:2")
     strip = client.get("/interpolate", params={"seed_a": 1, "seed_b": 2, "steps": 5})
     assert strip.status_code == 200 and strip.headers["content-type"] == "image/png"
@@ -205,7 +206,7 @@ def test_interpolation_strips_are_deterministic_pngs(client, settings, mnist_sma
 def test_concurrent_requests_share_forward_passes_and_get_the_same_bytes(
     client, settings, mnist_small
 ):
-    train_run(settings.runs_dir, "run", mnist_small)
+    train_run(settings, "run", mnist_small)
     wait_served(client, "run:2")
     params = [{"n": 1 + seed % 8, "seed": seed, "model": "run:2"} for seed in range(24)]
     alone = [client.get("/generate", params=p).content for p in params]

@@ -18,7 +18,7 @@ from shared_models.generator_io import load_generator
 from shared_models.networks import Generator, init_weights
 from shared_models.noise import seeded_noise
 from shared_models.sampling import RENDER_BLOCK, forward_in_blocks, grid_inputs, grid_png
-from tests.service.conftest import train_run
+from tests.service.conftest import make_settings, train_run
 
 Request = tuple[Generator, torch.Tensor]
 Result = torch.Tensor | BaseException
@@ -27,9 +27,9 @@ Result = torch.Tensor | BaseException
 @pytest.fixture(scope="module")
 def generators(tmp_path_factory, mnist_small) -> tuple[Generator, Generator]:
     """Two real tiny checkpoints, trained from different seeds, loaded as the service does."""
-    runs = tmp_path_factory.mktemp("runs")
-    first = train_run(runs, "first", mnist_small, seed=3)
-    second = train_run(runs, "second", mnist_small, seed=4)
+    settings = make_settings(tmp_path_factory.mktemp("batching"))
+    first = train_run(settings, "first", mnist_small, seed=3)
+    second = train_run(settings, "second", mnist_small, seed=4)
     return load_generator(first.checkpoint)[0], load_generator(second.checkpoint)[0]
 
 

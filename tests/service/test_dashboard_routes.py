@@ -2,19 +2,16 @@
 
 import math
 import re
+import shutil
 from html.parser import HTMLParser
 
+import numpy as np
 import pytest
 import torch
 
 from service.routes.dashboard import STATIC_DIR
 from service.routes.losses import downsample
-from shared_models.checkpoint import (
-    checkpoint_path,
-    load_checkpoint,
-    manifest_path,
-    save_checkpoint,
-)
+from shared_models.checkpoint import load_checkpoint
 from tests.service.conftest import train_run
 
 
@@ -53,16 +50,7 @@ def module_imports(source: str) -> list[str]:
 
 @pytest.fixture
 def store(client):
-    return client.app.state.store
-
-
-def write_history(settings, job_id, mnist_small, history, tmp_path):
-    """A real checkpoint of a tiny run, saved as if it had recorded ``history``."""
-    run = train_run(tmp_path / "staging", job_id, mnist_small, iterations=1)
-    state, _ = load_checkpoint(run.checkpoint)
-    steps = history.shape[0]
-    state = {**state, "step": steps, "loss_history": history}
-    return save_checkpoint(state, checkpoint_path(settings.runs_dir / job_id, steps))
+    return client.app.state.jobs
 
 
 # --- the page and its files ------------------------------------------------------------------
@@ -123,6 +111,10 @@ def test_static_files_stay_inside_their_folder(client):
 # --- GET /jobs/{id}/losses -------------------------------------------------------------------
 
 
+def submit(store, iterations):
+    return store.submit({"iterations": iterations}, iterations, "dcgan", 100)
+
+
 def test_unknown_and_malformed_job_ids(client):
     missing = client.get("/jobs/nope/losses")
     assert missing.status_code == 404
@@ -131,7 +123,7 @@ def test_unknown_and_malformed_job_ids(client):
 
 
 def test_a_job_without_checkpoints_has_live_progress_and_no_history(client, store):
-    record = store.create({"iterations": 40}, total=40)
+    record = submit(store, 40)
     store.update_progress(record.id, step=7, d_loss=1.25, g_loss=2.5, device="cpu")
     body = client.get(f"/jobs/{record.id}/losses").json()
     assert body == {
@@ -143,12 +135,13 @@ def test_a_job_without_checkpoints_has_live_progress_and_no_history(client, stor
 
 def test_the_history_of_a_real_run_comes_back_point_for_point(client, store, settings,
                                                              mnist_small):
-    record = store.create({"iterations": 5}, total=5)
-    run = train_run(settings.runs_dir, record.id, mnist_small, iterations=5,
-                    checkpoint_every=2)
+    record = submit(store, 5)
+    run = train_run(settings, record.id, mnist_small, iterations=5, checkpoint_every=2)
     state, _ = load_checkpoint(run.checkpoint)
     expected = state["loss_history"]
     assert expected.shape == (5, 2) and torch.isfinite(expected).all()
+    # the curve is recorded beside the job: it no longer needs the 100 MB training state
+    shutil.rmtree(settings.runs_dir / record.id / "checkpoints")
     body = client.get(f"/jobs/{record.id}/losses").json()
     assert body["checkpoint"] == f"{record.id}:5" and body["iterations"] == 5
     assert body["bucket"] == 1 and body["step"] == [1, 2, 3, 4, 5]
@@ -157,11 +150,10 @@ def test_the_history_of_a_real_run_comes_back_point_for_point(client, store, set
     assert body["progress"] == {"step": 0, "total": 5}
 
 
-def test_long_histories_are_averaged_into_buckets(client, store, settings, mnist_small,
-                                                  tmp_path):
-    record = store.create({"iterations": 1234}, total=1234)
-    ramp = torch.arange(1234, dtype=torch.float32)
-    write_history(settings, record.id, mnist_small, torch.stack([ramp, -2 * ramp], 1), tmp_path)
+def test_long_histories_are_averaged_into_buckets(client, store):
+    record = submit(store, 1234)
+    ramp = np.arange(1234, dtype=np.float32)
+    store.save_losses(record.id, np.stack([ramp, -2 * ramp], 1))
 
     body = client.get(f"/jobs/{record.id}/losses").json()
     assert body["iterations"] == 1234 and body["bucket"] == 3  # ceil(1234 / 500)
@@ -179,56 +171,28 @@ def test_long_histories_are_averaged_into_buckets(client, store, settings, mnist
 
 
 def test_downsample_keeps_short_histories_and_every_iteration_counts():
-    history = torch.rand(7, 2, dtype=torch.float64)
+    history = np.random.default_rng(0).random((7, 2))
     bucket, steps, means = downsample(history, 500)
-    assert bucket == 1 and steps == list(range(1, 8)) and torch.equal(means, history)
+    assert bucket == 1 and steps == list(range(1, 8)) and np.array_equal(means, history)
     bucket, steps, means = downsample(history, 3)
     assert bucket == 3 and steps == [3, 6, 7]
-    weights = torch.tensor([3.0, 3.0, 1.0], dtype=torch.float64)
-    assert torch.allclose((means * weights[:, None]).sum(0), history.sum(0))
-    assert downsample(torch.zeros(0, 2), 500)[1] == []
+    weights = np.array([3.0, 3.0, 1.0])
+    assert np.allclose((means * weights[:, None]).sum(0), history.sum(0))
+    assert downsample(np.zeros((0, 2)), 500)[1] == []
 
 
-def test_losses_that_are_not_finite_come_back_as_null(client, store, settings, mnist_small,
-                                                      tmp_path):
-    record = store.create({"iterations": 3}, total=3)
-    history = torch.tensor([[1.0, 2.0], [math.nan, math.inf], [0.5, 0.25]])
-    write_history(settings, record.id, mnist_small, history, tmp_path)
+def test_losses_that_are_not_finite_come_back_as_null(client, store):
+    record = submit(store, 3)
+    store.save_losses(record.id, np.array([[1.0, 2.0], [math.nan, math.inf], [0.5, 0.25]],
+                                          dtype=np.float32))
     body = client.get(f"/jobs/{record.id}/losses").json()
     assert body["d_loss"] == [1.0, None, 0.5] and body["g_loss"] == [2.0, None, 0.25]
 
 
-def test_the_newest_checkpoint_is_read_once_and_then_served_from_memory(
-    client, store, settings, mnist_small, tmp_path
-):
-    cache = client.app.state.loss_cache
-    record = store.create({"iterations": 50}, total=50)
-    write_history(settings, record.id, mnist_small, torch.ones(20, 2), tmp_path / "a")
-    for _ in range(5):
-        body = client.get(f"/jobs/{record.id}/losses").json()
-        assert body["checkpoint"] == f"{record.id}:20" and len(body["step"]) == 20
-    assert cache.loads == 1
-
-    write_history(settings, record.id, mnist_small, torch.full((30, 2), 2.0), tmp_path / "b")
+def test_a_newer_checkpoint_replaces_the_history(client, store):
+    record = submit(store, 50)
+    store.save_losses(record.id, np.ones((20, 2), dtype=np.float32))
+    assert client.get(f"/jobs/{record.id}/losses").json()["checkpoint"] == f"{record.id}:20"
+    store.save_losses(record.id, np.full((30, 2), 2.0, dtype=np.float32))
     body = client.get(f"/jobs/{record.id}/losses").json()
     assert body["checkpoint"] == f"{record.id}:30" and body["d_loss"] == [2.0] * 30
-    client.get(f"/jobs/{record.id}/losses")
-    assert cache.loads == 2
-
-
-def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(
-    client, store, settings, mnist_small, tmp_path
-):
-    cache = client.app.state.loss_cache
-    record = store.create({"iterations": 50}, total=50)
-    write_history(settings, record.id, mnist_small, torch.ones(10, 2), tmp_path / "a")
-    newest = write_history(settings, record.id, mnist_small, torch.zeros(20, 2), tmp_path / "b")
-    payload = bytearray(newest.path.read_bytes())
-    payload[len(payload) // 2] ^= 0xFF
-    newest.path.write_bytes(bytes(payload))
-    assert manifest_path(newest.path).exists()
-
-    for _ in range(3):
-        body = client.get(f"/jobs/{record.id}/losses").json()
-        assert body["checkpoint"] == f"{record.id}:10" and body["d_loss"] == [1.0] * 10
-    assert cache.loads == 2  # the corrupt file is tried once, not on every poll

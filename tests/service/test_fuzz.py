@@ -28,10 +28,13 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from schemathesis.python.asgi import shutdown_lifespans
 
+from jobs.bootstrap import prepare_shared_state
+from jobs.database import make_engine
+from jobs.job_store import JobStore
+from jobs.states import JobState
 from service.app import create_app
 from service.settings import ServiceSettings
 from tests.service.conftest import REDIS_URL, make_settings, train_run
-from worker.job_store import JobState, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +96,15 @@ def tally() -> Tally:
 def fuzz_app(tmp_path_factory, mnist_small):
     root = tmp_path_factory.mktemp("fuzz")
     app_settings = make_settings(root, DCGAN_API_TOKEN=TOKEN, DCGAN_MAX_ACTIVE_JOBS=8)
-    store = JobStore(app_settings.jobs_db)
+    prepare_shared_state(app_settings)
+    store = JobStore(make_engine(app_settings.database_url))
     # a finished job whose run holds a real tiny final checkpoint (served at start-up) ...
-    done = store.create({"iterations": 2}, total=2)
-    train_run(app_settings.runs_dir, done.id, mnist_small)
+    done = store.submit({"iterations": 2}, 2, app_settings.queue, 100)
+    train_run(app_settings, done.id, mnist_small)
     assert store.claim(done.id, "fuzz", lease_seconds=60, max_deliveries=3).run
     store.finish(done.id, "fuzz", JobState.SUCCEEDED, progress={"step": 2, "checkpoint_step": 2})
     # ... and a queued one, which the first DELETE cancels
-    queued = store.create({"iterations": 5}, total=5)
+    queued = store.submit({"iterations": 5}, 5, app_settings.queue, 100)
     app = create_app(app_settings)
     assert app.openapi() == OPENAPI
     APP.app, APP.known_jobs = app, [done.id, queued.id]

@@ -45,7 +45,7 @@ def test_generate_sheds_load_beyond_the_render_and_queue_limits(tmp_path, mnist_
     settings = make_settings(
         tmp_path, DCGAN_MAX_CONCURRENT_RENDERS=2, DCGAN_MAX_QUEUED_RENDERS=1
     )
-    train_run(settings.runs_dir, "run", mnist_small)
+    train_run(settings, "run", mnist_small)
     try:
         with TestClient(create_app(settings)) as client, ThreadPoolExecutor(1) as pool:
             wait_served(client, "run:2")

@@ -1,14 +1,15 @@
-"""The Celery application: broker and result backend from settings, tuned for long GPU jobs.
+"""The job queue: a Celery app configured from the settings, and publishing a job's id.
 
-The service imports this module (and ``worker.queue``) to enqueue jobs by task name; it never
-imports ``worker.tasks``, which pulls in the training code.
+The API and the recovery pass publish by task name (``TRAIN_TASK``), so neither needs the
+training code; the worker registers the task on its own app (``worker.app``).
 """
 
 from __future__ import annotations
 
 from celery import Celery
 
-from worker.settings import Settings, get_settings
+from jobs.job_store import JobRecord, JobStore
+from jobs.settings import Settings
 
 TRAIN_TASK = "dcgan.train"
 
@@ -22,7 +23,6 @@ def make_celery(settings: Settings) -> Celery:
         {} if settings.embedded else {"visibility_timeout": settings.visibility_timeout_seconds}
     )
     app.conf.update(
-        include=["worker.tasks"],
         task_default_queue=settings.queue,
         task_serializer="json",
         accept_content=["json"],
@@ -47,4 +47,7 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-app = make_celery(get_settings())
+def enqueue(app: Celery, store: JobStore, job: JobRecord) -> None:
+    """Publish the job's message on the job's own queue; raises when the broker is down."""
+    app.send_task(TRAIN_TASK, args=[job.id], queue=job.queue)
+    store.mark_enqueued(job.id)

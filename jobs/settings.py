@@ -1,7 +1,19 @@
-"""Settings shared by the worker and the service, read once per process from the environment.
+"""Settings shared by the API and the workers, read once per process from the environment.
 
-``REDIS_URL`` unset means the embedded mode: Celery's broker and result backend become
-SQLite files under ``DCGAN_DATA_DIR``, so the whole product runs with no server installed.
+Every piece of state that outlives a process has one URL here:
+
+- ``REDIS_URL``: the Celery broker. Unset means the embedded mode: the broker and result
+  backend become SQLite files under ``DCGAN_DATA_DIR``, so one machine needs no server.
+- ``DCGAN_DATABASE_URL``: job records and the models table (SQLAlchemy URL). Default: the
+  embedded SQLite file ``$DCGAN_RUNS_DIR/jobs.sqlite3`` (one machine);
+  ``postgresql+psycopg://user:password@host/db`` for many hosts.
+- ``DCGAN_STORE_URL``: checkpoints and serving artifacts. Default: the runs folder itself
+  (one machine); ``s3://bucket/prefix`` for S3-compatible object storage, configured by the
+  standard AWS variables (``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ...).
+
+``DCGAN_RUNS_DIR`` is then each process's own scratch folder: a worker writes checkpoints
+there before they go to the store, and the API keeps its cache of downloaded models in
+``DCGAN_DATA_DIR/model-cache``.
 """
 
 from __future__ import annotations
@@ -13,6 +25,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 HOUR = 3600
+JOBS_DB_FILE = "jobs.sqlite3"
 
 
 class Settings(BaseSettings):
@@ -21,6 +34,8 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(None, validation_alias="REDIS_URL")
     data_dir: Path = Field(Path("data"), validation_alias="DCGAN_DATA_DIR")
     runs_dir: Path = Field(Path("runs"), validation_alias="DCGAN_RUNS_DIR")
+    database_url_setting: str | None = Field(None, validation_alias="DCGAN_DATABASE_URL")
+    store_url_setting: str | None = Field(None, validation_alias="DCGAN_STORE_URL")
     queue: str = Field("dcgan", validation_alias="DCGAN_QUEUE", pattern=r"^[A-Za-z0-9_.-]+$")
     device: str | None = Field(None, validation_alias="DCGAN_DEVICE")
 
@@ -61,8 +76,18 @@ class Settings(BaseSettings):
         return f"db+sqlite:///{(self.data_dir / 'celery-results.sqlite3').resolve()}"
 
     @property
-    def jobs_db(self) -> Path:
-        return self.runs_dir / "jobs.sqlite3"
+    def database_url(self) -> str:
+        if self.database_url_setting:
+            return self.database_url_setting
+        return f"sqlite:///{(self.runs_dir / JOBS_DB_FILE).resolve()}"
+
+    @property
+    def store_url(self) -> str:
+        return self.store_url_setting or str(self.runs_dir.resolve())
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.data_dir / "model-cache"
 
     def check_worker_limits(self) -> None:
         """Refuse to run a worker whose broker could redeliver a job that is still running."""

@@ -1,6 +1,5 @@
 import pytest
-
-from worker.settings import Settings
+from jobs.settings import Settings
 
 
 def test_defaults_and_embedded_urls(monkeypatch, tmp_path):

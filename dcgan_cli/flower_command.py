@@ -1,0 +1,21 @@
+"""``dcgan flower``: Celery's monitoring UI for the project's queue."""
+
+from __future__ import annotations
+
+import argparse
+
+from jobs.settings import get_settings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("flower", help="run Flower, Celery's monitoring UI")
+    parser.add_argument("--port", type=int, default=5555, help="port (5555)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from jobs.queue import make_celery
+
+    app = make_celery(get_settings())
+    app.start(["flower", f"--port={args.port}"])
+    return 0

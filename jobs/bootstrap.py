@@ -1,0 +1,16 @@
+"""Making the shared state ready before a process uses it: the database schema at the newest
+migration (once, under a lock, however many processes start together) and the artifact
+store's root or bucket in place."""
+
+from __future__ import annotations
+
+from jobs.artifact_store import ArtifactStore
+from jobs.legacy_models import LegacyModelImport
+from jobs.migrate import upgrade_database
+from jobs.settings import Settings
+
+
+def prepare_shared_state(settings: Settings) -> None:
+    store = ArtifactStore.from_url(settings.store_url)
+    store.ensure_ready()
+    upgrade_database(settings.database_url, LegacyModelImport(settings.runs_dir, store))

@@ -1,0 +1,175 @@
+"""Turning a models-table row into a generator ready to sample, at most once per model.
+
+The row names the serving artifact in the store and its SHA-256. The artifact is downloaded
+once into a local cache folder named by that SHA-256 (a local store is read in place), its
+weights are checked against the hash, and the generator is rebuilt and given a test forward
+pass with finite output on the serving device. Loads run on a small thread pool — never on
+the event loop — which bounds how many run at once; concurrent requests for one model share
+one load, and the newest few loaded generators are kept. A model that fails is remembered as
+invalid with the reason, and is not tried again.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from jobs.artifact_store import ArtifactStore
+from jobs.model_records import ModelRecord
+from shared_models.networks import Generator
+from shared_models.noise import seeded_noise
+from shared_models.serving_artifact import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    ArtifactError,
+    load_serving_generator,
+)
+
+log = logging.getLogger(__name__)
+
+
+class InvalidModel(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    record: ModelRecord
+    generator: Generator
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def sha256(self) -> str:
+        return self.record.sha256
+
+    @property
+    def num_classes(self) -> int:
+        return self.generator.config.num_classes
+
+
+class ModelLoader:
+    def __init__(
+        self,
+        store: ArtifactStore,
+        cache_dir: Path,
+        device: str | torch.device = "cpu",
+        max_concurrent_loads: int = 2,
+        keep_loaded: int = 4,
+    ) -> None:
+        self.store = store
+        self.cache_dir = cache_dir
+        self.device = torch.device(device)
+        self.keep_loaded = keep_loaded
+        self.invalid: dict[str, str] = {}  # artifact SHA-256 -> why it cannot be served
+        self.loads = 0  # artifacts rebuilt into generators so far
+        self._loaded: OrderedDict[str, LoadedModel] = OrderedDict()
+        self._in_flight: dict[str, Future[LoadedModel]] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_concurrent_loads, thread_name_prefix="model-load")
+
+    def submit(self, record: ModelRecord) -> Future[LoadedModel]:
+        """The loaded model, now or once its one load finishes."""
+        with self._lock:
+            loaded = self._loaded.get(record.sha256)
+            if loaded is not None and loaded.id == record.id:
+                self._loaded.move_to_end(record.sha256)
+                return _done(loaded)
+            if record.sha256 in self.invalid:
+                return _failed(InvalidModel(self.invalid[record.sha256]))
+            future = self._in_flight.get(record.sha256)
+            if future is None:
+                future = self._pool.submit(self._load, record)
+                self._in_flight[record.sha256] = future
+            return future
+
+    def load(self, record: ModelRecord) -> LoadedModel:
+        return self.submit(record).result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _load(self, record: ModelRecord) -> LoadedModel:
+        try:
+            loaded = LoadedModel(record, self._rebuild(record))
+        except (ArtifactError, InvalidModel, OSError, RuntimeError, ValueError) as error:
+            reason = str(error)
+            with self._lock:
+                self.invalid[record.sha256] = reason
+                self._in_flight.pop(record.sha256, None)
+            log.warning("model %s cannot be served: %s", record.id, reason)
+            raise InvalidModel(reason) from error
+        with self._lock:
+            self.loads += 1
+            self._loaded[record.sha256] = loaded
+            while len(self._loaded) > self.keep_loaded:
+                self._loaded.popitem(last=False)
+            self._in_flight.pop(record.sha256, None)
+        log.info("loaded model %s (sha256 %s…)", record.id, record.sha256[:12])
+        return loaded
+
+    def _rebuild(self, record: ModelRecord) -> Generator:
+        folder = self._local_folder(record)
+        try:
+            generator, _ = load_serving_generator(
+                folder, self.device, expected_sha256=record.sha256
+            )
+        except ArtifactError:
+            if folder != self.cache_dir / record.sha256:
+                raise
+            log.warning("cached copy of %s is damaged: downloading it again", record.id)
+            shutil.rmtree(folder, ignore_errors=True)
+            folder = self._local_folder(record)
+            generator, _ = load_serving_generator(
+                folder, self.device, expected_sha256=record.sha256
+            )
+        with torch.no_grad():
+            z = seeded_noise(2, generator.config.nz, 0).to(self.device)
+            classes = generator.config.num_classes
+            labels = torch.arange(2, device=self.device) % classes if classes else None
+            if not torch.isfinite(generator(z, labels)).all():
+                raise InvalidModel("test forward pass gave non-finite values")
+        return generator
+
+    def _local_folder(self, record: ModelRecord) -> Path:
+        """The artifact on this machine: in place for a local store, else the cache."""
+        in_place = self.store.local_path(record.artifact_key)
+        if in_place is not None:
+            return in_place
+        cached = self.cache_dir / record.sha256
+        if (cached / WEIGHTS_FILE).is_file():
+            return cached
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        download = Path(tempfile.mkdtemp(prefix=f".{record.sha256[:12]}-", dir=self.cache_dir))
+        try:
+            for name in (CONFIG_FILE, WEIGHTS_FILE):
+                self.store.get_file(f"{record.artifact_key}/{name}", download / name)
+            download.rename(cached)
+        except BaseException:
+            shutil.rmtree(download, ignore_errors=True)
+            if (cached / WEIGHTS_FILE).is_file():  # another process cached it meanwhile
+                return cached
+            raise
+        return cached
+
+
+def _done(value: LoadedModel) -> Future[LoadedModel]:
+    future: Future[LoadedModel] = Future()
+    future.set_result(value)
+    return future
+
+
+def _failed(error: BaseException) -> Future[LoadedModel]:
+    future: Future[LoadedModel] = Future()
+    future.set_exception(error)
+    return future

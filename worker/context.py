@@ -1,0 +1,49 @@
+"""What one worker process talks to: the database, the artifact store and the scorer.
+
+Everything is opened on first use in the process that uses it. The worker's main process
+forks its pool process; ``after_fork`` drops the database connections the child inherited
+(SQLAlchemy's recipe: dispose the pool without closing the parent's sockets), so the two
+processes never share one.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from sqlalchemy import Engine
+
+from jobs.artifact_store import ArtifactStore
+from jobs.database import make_engine
+from jobs.job_store import JobStore
+from jobs.model_records import ModelRecords
+from jobs.settings import Settings
+from worker.checkpoint_eval import CheckpointEvaluator
+
+
+class WorkerContext:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def engine(self) -> Engine:
+        return make_engine(self.settings.database_url)
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        return JobStore(self.engine)
+
+    @cached_property
+    def models(self) -> ModelRecords:
+        return ModelRecords(self.engine)
+
+    @cached_property
+    def store(self) -> ArtifactStore:
+        return ArtifactStore.from_url(self.settings.store_url)
+
+    @cached_property
+    def evaluator(self) -> CheckpointEvaluator:
+        return CheckpointEvaluator(self.settings.data_dir.resolve(), self.settings.eval_samples)
+
+    def after_fork(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose(close=False)
