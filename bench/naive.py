@@ -19,10 +19,11 @@ from collections.abc import Callable
 import torch
 
 from shared_models.config import DiscriminatorConfig, GeneratorConfig, TrainConfig
+from shared_models.grids import grid_png
 from shared_models.losses import discriminator_loss, generator_loss
 from shared_models.networks import Discriminator, Generator, init_weights
 from shared_models.noise import sample_noise, seeded_noise
-from shared_models.sampling import grid_png, to_uint8
+from shared_models.sampling import to_uint8
 from shared_models.training.batches import to_unit_range
 from shared_models.training.isolation import frozen_batchnorm_stats
 

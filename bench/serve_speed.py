@@ -5,9 +5,10 @@ starts ``dcgan serve`` (Redis mode, a queue of its own) and ``bench.naive_server
 checkpoint as two processes, loads the same checkpoint in this process, and measures:
 
 - latency: sequential GET /generate for n = 1, 16, 64, 256, 1024 (warm-up excluded), service,
-  naive server and the bare in-process render (``shared_models.sampling.render_grid``:
-  forward + PNG) taking turns request by request, so a change in the machine's load hits all
-  three; p50/p95/p99 and the ratios service/bare (the service's overhead) and naive/service;
+  naive server and the bare in-process render (``shared_models.sampling.generate``, then
+  ``shared_models.grids.grid_png``: forward + PNG) taking turns request by request, so a
+  change in the machine's load hits all three; p50/p95/p99 and the ratios service/bare (the
+  service's overhead) and naive/service;
 - throughput: 1, 8 and 32 concurrent clients asking for small grids (n uniform in 1..8,
   random seeds), each server in two halves in the order service, naive, naive, service;
 - same bytes: a set of (seed, n) fetched one at a time, then all at once (batched together),
@@ -218,18 +219,22 @@ def fetch(client: httpx.Client, url: str, n: int, seed: int) -> bytes:
 
 def measure_latency(service: str, naive: str, generator: Any, counts: dict[int, int]
                     ) -> dict[str, Any]:
-    """Sequential requests; "bare" is ``render_grid`` in this process, "batcher" the service's
-    own compute path in this process (``RenderBatcher`` + PNG, no HTTP)."""
+    """Sequential requests; "bare" is ``generate`` + ``grid_png`` in this process, "batcher"
+    the service's own compute path in this process (``RenderBatcher`` + PNG, no HTTP)."""
     from service.batching import RenderBatcher
-    from shared_models.sampling import grid_inputs, grid_png, render_grid
+    from shared_models.grids import grid_png
+    from shared_models.sampling import generate, grid_inputs
 
     batcher = RenderBatcher()
     batcher.start()
     loop = asyncio.new_event_loop()
 
+    def bare(n: int, seed: int) -> bytes:
+        return grid_png(generate(generator, grid_inputs(generator, n, seed)), 8, 2)
+
     def batched(n: int, seed: int) -> bytes:
-        z, labels = grid_inputs(generator, n, seed)
-        return grid_png(loop.run_until_complete(batcher.images(generator, z, labels)), 8, 2)
+        inputs = grid_inputs(generator, n, seed)
+        return grid_png(loop.run_until_complete(batcher.images(generator, inputs)), 8, 2)
 
     report: dict[str, Any] = {}
     try:
@@ -238,7 +243,7 @@ def measure_latency(service: str, naive: str, generator: Any, counts: dict[int, 
                 runs: dict[str, Callable[[int], object]] = {
                     "service": lambda seed, n=n: fetch(client, service, n, seed),
                     "naive": lambda seed, n=n: fetch(client, naive, n, seed),
-                    "bare": lambda seed, n=n: render_grid(generator, n, 8, 2, seed),
+                    "bare": lambda seed, n=n: bare(n, seed),
                     "batcher": lambda seed, n=n: batched(n, seed),
                 }
                 timings: dict[str, list[float]] = {name: [] for name in runs}
@@ -540,7 +545,7 @@ def table(report: dict[str, Any]) -> str:
         f"{report['load_average_at_start']}, before the training job "
         f"{report['load_average_before_training']}: other work on the machine shares its CPUs",
         "",
-        "latency, sequential requests, ms (nrow 8, padding 2); bare: render_grid in-process;",
+        "latency, sequential requests, ms (nrow 8, padding 2); bare: generate + grid_png here;",
         "batcher: the service's compute path in-process (RenderBatcher + PNG, no HTTP)",
         f"{'':13}{'service':^21}{'naive server':^21}{'bare':^21}{'batcher':>8}"
         f"{'service/':>9}{'service/':>9}{'naive/':>9}",

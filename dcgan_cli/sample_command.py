@@ -13,13 +13,8 @@ from dcgan_cli.errors import CommandError
 from dcgan_cli.options import non_negative_int, positive_int
 from shared_models.checkpoint import CheckpointError, atomic_write, latest_checkpoint
 from shared_models.generator_io import load_generator
-from shared_models.sampling import (
-    MAX_SAMPLES,
-    class_labels,
-    encode_png,
-    generate_images,
-    make_grid,
-)
+from shared_models.grids import grid_png
+from shared_models.sampling import MAX_SAMPLES, generate, grid_inputs
 
 FORMATS = (".png", ".npz")
 
@@ -55,10 +50,9 @@ def run(args: argparse.Namespace) -> int:
     if args.n > MAX_SAMPLES:
         raise CommandError(f"--n must be at most {MAX_SAMPLES}, got {args.n}")
     generator, manifest = load_generator(resolve_checkpoint(args.checkpoint))
-    labels = class_labels(generator, args.n, args.digit)
-    images = generate_images(generator, args.n, args.seed, labels)
+    images = generate(generator, grid_inputs(generator, args.n, args.seed, args.digit))
     if args.out.suffix == ".png":
-        payload = encode_png(make_grid(images, args.nrow, args.padding))
+        payload = grid_png(images, args.nrow, args.padding)
     else:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, images=images.numpy())

@@ -7,7 +7,7 @@ load batches form by themselves; when the last batch had company, the thread als
 ``max_wait_s`` after the first request for more (a lone client never waits). A failing forward
 fails the requests it held, and only those.
 
-The forward runs on fixed-size blocks (``shared_models.sampling.forward_in_blocks``), so a
+The batch runs through ``shared_models.sampling.generate``, on fixed-size blocks, so a
 request's bytes are the same batched or alone. The blocks of a batch are spread over
 ``workers`` threads (one per CPU by default) that each compute with a single intra-op thread:
 a block's bits depend on the number of threads computing it, and this keeps them the same for
@@ -30,7 +30,7 @@ from functools import partial
 import torch
 
 from shared_models.networks import Generator
-from shared_models.sampling import forward_in_blocks, to_uint8
+from shared_models.sampling import SampleInputs, generate
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +40,12 @@ Block = tuple[Callable[[], torch.Tensor], Future]
 @dataclass
 class Pending:
     generator: Generator
-    z: torch.Tensor
-    labels: torch.Tensor | None
+    inputs: SampleInputs
     result: Future = field(default_factory=Future)
 
     @property
     def rows(self) -> int:
-        return int(self.z.shape[0])
+        return self.inputs.rows
 
 
 class RenderBatcher:
@@ -99,11 +98,9 @@ class RenderBatcher:
         for worker in self._workers:
             worker.join(timeout=30)
 
-    async def images(
-        self, generator: Generator, z: torch.Tensor, labels: torch.Tensor | None
-    ) -> torch.Tensor:
-        """uint8 (n, 28, 28) images for noise rows z, computed with other requests' rows."""
-        pending = Pending(generator, z, labels)
+    async def images(self, generator: Generator, inputs: SampleInputs) -> torch.Tensor:
+        """uint8 (n, 28, 28) images for ``inputs``, computed with other requests' rows."""
+        pending = Pending(generator, inputs)
         with self._lock:
             if self._closed:
                 raise RuntimeError("the render batcher is stopped")
@@ -147,27 +144,21 @@ class RenderBatcher:
 
     def _run(self, group: list[Pending]) -> None:
         try:
-            z = torch.cat([p.z for p in group])
-            conditional = group[0].labels is not None
-            labels = torch.cat([p.labels for p in group if p.labels is not None]) if (
-                conditional
-            ) else None
+            inputs = SampleInputs.cat([p.inputs for p in group])
             generator = group[0].generator
             on_cpu = next(generator.parameters()).device.type == "cpu"
-            floats = forward_in_blocks(generator, z, labels, self._map if on_cpu else map)
-            images = to_uint8(floats[:, 0]).cpu()
+            images = generate(generator, inputs, self._map if on_cpu else map)
         except Exception as error:  # noqa: BLE001 - hand the failure to every waiting request
             log.exception("batched render failed")
             for pending in group:
                 pending.result.set_exception(error)
             return
         self.batches += 1
-        self.rows += int(z.shape[0])
+        self.rows += inputs.rows
         start = 0
         for pending in group:
-            count = pending.z.shape[0]
-            pending.result.set_result(images[start : start + count])
-            start += count
+            pending.result.set_result(images[start : start + pending.rows])
+            start += pending.rows
 
     # --- the block workers -------------------------------------------------------------------
 

@@ -6,7 +6,6 @@ import secrets
 from typing import Annotated, Any
 
 import anyio.to_thread
-import torch
 from fastapi import APIRouter, HTTPException, Query, Response, status
 
 from service.batching import RenderBatcher
@@ -16,7 +15,13 @@ from service.model_registry import ModelNotFound, ModelRegistry
 from service.rendering import RenderGate
 from service.schemas import Problem
 from shared_models.config import MAX_SEED
-from shared_models.sampling import MAX_SAMPLES, grid_inputs, grid_png, interpolation_inputs
+from shared_models.grids import grid_png
+from shared_models.sampling import (
+    MAX_SAMPLES,
+    SampleInputs,
+    grid_inputs,
+    interpolation_inputs,
+)
 
 router = APIRouter(tags=["generate"])
 
@@ -70,15 +75,14 @@ async def render(
     gate: RenderGate,
     batcher: RenderBatcher,
     loaded: LoadedModel,
-    z: torch.Tensor,
-    labels: torch.Tensor | None,
+    inputs: SampleInputs,
     nrow: int,
     padding: int,
 ) -> bytes:
     """Images from the shared batched forward pass, then this request's PNG (in a thread,
     unless the grid is small)."""
     async with gate.slot():
-        images = await batcher.images(loaded.generator, z, labels)
+        images = await batcher.images(loaded.generator, inputs)
         if images.shape[0] <= INLINE_PNG_MAX:
             return grid_png(images, nrow, padding)
         return await anyio.to_thread.run_sync(grid_png, images, nrow, padding)
@@ -111,8 +115,8 @@ async def generate(
 ) -> Response:
     loaded = await choose_model(registry, model, digit)
     chosen = secrets.randbelow(MAX_SEED) if seed is None else seed
-    z, labels = grid_inputs(loaded.generator, n, chosen, digit)
-    png = await render(gate, batcher, loaded, z, labels, nrow, padding)
+    inputs = grid_inputs(loaded.generator, n, chosen, digit)
+    png = await render(gate, batcher, loaded, inputs, nrow, padding)
     return png_response(png, loaded, str(chosen), seed is not None and model is not None)
 
 
@@ -131,6 +135,6 @@ async def interpolate(
 ) -> Response:
     """A one-row PNG strip walking the latent space by spherical interpolation."""
     loaded = await choose_model(registry, model, digit)
-    z, labels = interpolation_inputs(loaded.generator, seed_a, seed_b, steps, digit)
-    png = await render(gate, batcher, loaded, z, labels, steps, padding)
+    inputs = interpolation_inputs(loaded.generator, seed_a, seed_b, steps, digit)
+    png = await render(gate, batcher, loaded, inputs, steps, padding)
     return png_response(png, loaded, f"{seed_a}-{seed_b}", model is not None)

@@ -19,12 +19,7 @@ from shared_models.checkpoint import Manifest
 from shared_models.data.datasets import ImageData, load_dataset
 from shared_models.evaluation.classifier import Classifier
 from shared_models.evaluation.classifier_store import ClassifierInfo, load_or_train_classifier
-from shared_models.evaluation.features import (
-    BATCH_SIZE,
-    balanced_labels,
-    classify,
-    generate_samples,
-)
+from shared_models.evaluation.features import BATCH_SIZE, classify
 from shared_models.evaluation.metrics import (
     FeatureStats,
     class_shares,
@@ -35,6 +30,7 @@ from shared_models.evaluation.metrics import (
 )
 from shared_models.generator_io import load_generator
 from shared_models.networks import Generator
+from shared_models.sampling import SampleInputs, generate, grid_inputs
 
 log = logging.getLogger(__name__)
 
@@ -137,10 +133,10 @@ class Evaluator:
             )
         if labels is not None and not classes:
             raise ValueError("labels were given but the generator is not conditional")
-        if classes and labels is None:
-            labels = balanced_labels(n, classes)
-        images = generate_samples(generator, n, seed, labels)
-        return self.evaluate_images(images, labels, seed)
+        inputs = grid_inputs(generator, n, seed)  # every class in turn when conditional
+        if labels is not None:
+            inputs = SampleInputs(inputs.z, labels)
+        return self.evaluate_images(generate(generator, inputs), inputs.labels, seed)
 
 
 def evaluate_generator(

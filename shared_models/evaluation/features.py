@@ -1,8 +1,8 @@
-"""Running images through the classifier and generators through the sampler, in batches.
+"""Running images through the evaluation classifier, in batches.
 
 Everything is uint8 (N, 28, 28) at the boundary, as real data and ``dcgan sample`` images
-are: generated samples are quantised the same way before they are classified, so a
-generator is judged on exactly the images a user would see.
+are: generated samples come from ``shared_models.sampling.generate``, quantised like every
+other sample, so a generator is judged on exactly the images a user would see.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from dataclasses import dataclass
 import torch
 
 from shared_models.evaluation.classifier import Classifier
-from shared_models.networks import Generator
-from shared_models.sampling import generate_images
 from shared_models.training.batches import to_unit_range
 
 BATCH_SIZE = 500
@@ -54,17 +52,3 @@ def classify(
         classifier.train(was_training)
     return ClassifierOutputs(torch.cat(features), torch.cat(probabilities))
 
-
-def generate_samples(
-    generator: Generator, n: int, seed: int, labels: torch.Tensor | None = None
-) -> torch.Tensor:
-    """n uint8 (n, 28, 28) samples in eval mode: ``sampling.generate_images`` after checking
-    the labels' shape."""
-    if labels is not None and labels.shape != (n,):
-        raise ValueError(f"labels must have shape ({n},), got {tuple(labels.shape)}")
-    return generate_images(generator, n, seed, labels)
-
-
-def balanced_labels(n: int, num_classes: int) -> torch.Tensor:
-    """0, 1, ..., C-1, 0, 1, ... : every class requested n / C times (to within one)."""
-    return torch.arange(n) % num_classes

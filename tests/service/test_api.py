@@ -12,7 +12,9 @@ from PIL import Image
 from service.app import create_app
 from shared_models.checkpoint import load_checkpoint
 from shared_models.generator_io import generator_from_state
-from shared_models.sampling import render_grid
+from shared_models.grids import grid_png
+from shared_models.networks import Generator
+from shared_models.sampling import generate, grid_inputs
 from tests.conftest import TINY_D, TINY_G
 from tests.service.conftest import make_settings, train_run
 from worker.context import WorkerContext
@@ -176,9 +178,12 @@ def test_a_model_that_keeps_a_weight_average_serves_the_average(client, settings
     def pixels(png: bytes) -> np.ndarray:
         return np.asarray(Image.open(io.BytesIO(png)), dtype=np.int16)
 
+    def grid(generator: Generator) -> np.ndarray:
+        return pixels(grid_png(generate(generator, grid_inputs(generator, 16, seed=9)), nrow=4))
+
     served = pixels(reply.content)
-    average = pixels(render_grid(generator_from_state(state), n=16, nrow=4, seed=9))
-    live = pixels(render_grid(generator_from_state(state, averaged=False), n=16, nrow=4, seed=9))
+    average = grid(generator_from_state(state))
+    live = grid(generator_from_state(state, averaged=False))
     assert np.abs(served - average).max() <= 1  # the same picture, up to rounding
     assert np.abs(served - live).max() > 16  # not the live weights' picture
     models = {m["id"]: m for m in client.get("/models").json()["models"]}

@@ -15,12 +15,14 @@ from fastapi.testclient import TestClient
 from service.app import create_app
 from service.batching import RenderBatcher
 from shared_models.generator_io import load_generator
+from shared_models.grids import grid_png
 from shared_models.networks import Generator, init_weights
 from shared_models.noise import seeded_noise
-from shared_models.sampling import RENDER_BLOCK, forward_in_blocks, grid_inputs, grid_png
+from shared_models.sampling import RENDER_BLOCK, SampleInputs, grid_inputs
 from tests.service.conftest import make_settings, train_run
+from tests.support.sampling import block_floats
 
-Request = tuple[Generator, torch.Tensor]
+Request = tuple[Generator, SampleInputs]
 Result = torch.Tensor | BaseException
 
 
@@ -33,13 +35,13 @@ def generators(tmp_path_factory, mnist_small) -> tuple[Generator, Generator]:
     return load_generator(first.checkpoint)[0], load_generator(second.checkpoint)[0]
 
 
-def noise(generator: Generator, n: int, seed: int) -> torch.Tensor:
-    return grid_inputs(generator, n, seed)[0]
+def noise(generator: Generator, n: int, seed: int) -> SampleInputs:
+    return grid_inputs(generator, n, seed)
 
 
 async def queued_then_started(batcher: RenderBatcher, requests: list[Request]) -> list[Result]:
     """Queue every request, then start the thread: it finds them all waiting at once."""
-    tasks = [asyncio.ensure_future(batcher.images(g, z, None)) for g, z in requests]
+    tasks = [asyncio.ensure_future(batcher.images(g, inputs)) for g, inputs in requests]
     await asyncio.sleep(0)  # each task runs up to its await: its request is in the queue
     batcher.start()
     return await asyncio.gather(*tasks, return_exceptions=True)
@@ -52,8 +54,8 @@ def run_batch(batcher: RenderBatcher, requests: list[Request]) -> list[Result]:
         batcher.stop()
 
 
-def alone(generator: Generator, z: torch.Tensor) -> torch.Tensor:
-    (images,) = run_batch(RenderBatcher(), [(generator, z)])
+def alone(generator: Generator, inputs: SampleInputs) -> torch.Tensor:
+    (images,) = run_batch(RenderBatcher(), [(generator, inputs)])
     assert isinstance(images, torch.Tensor)
     return images
 
@@ -62,16 +64,16 @@ def test_each_request_gets_its_own_models_images_with_the_bytes_it_gets_alone(ge
     first, second = generators
     seeds = range(8)
     requests = [(g, noise(g, 1 + seed % 5, seed)) for seed in seeds for g in (first, second)]
-    rows = sum(z.shape[0] for _, z in requests)
+    rows = sum(inputs.rows for _, inputs in requests)
     assert rows > 2 * RENDER_BLOCK  # each model's forward spans several blocks
     batcher = RenderBatcher(max_rows=1024, max_wait_s=0.0, workers=2)
     results = run_batch(batcher, requests)
 
     assert batcher.batches == 2  # one forward pass per model for everything that was waiting
     assert batcher.rows == rows
-    for (generator, z), images in zip(requests, results, strict=True):
+    for (generator, inputs), images in zip(requests, results, strict=True):
         assert isinstance(images, torch.Tensor) and images.dtype == torch.uint8
-        solo = alone(generator, z)
+        solo = alone(generator, inputs)
         assert torch.equal(images, solo)  # bit for bit
         assert grid_png(images, 8, 2) == grid_png(solo, 8, 2)  # the PNG /generate sends
     # the two models draw different digits from the same noise: a mix-up would show
@@ -87,10 +89,10 @@ def test_a_full_size_rows_bits_do_not_depend_on_its_batch_when_blocks_run_on_the
     batcher = RenderBatcher(workers=2)
     batcher.start()
     try:
-        many = forward_in_blocks(model, z, map_blocks=batcher._map)  # floats, bit for bit
+        many = block_floats(model, SampleInputs(z), batcher._map)  # floats, bit for bit
         order = torch.randperm(70, generator=torch.Generator().manual_seed(0))
         for rows in (order, order[:1], order[:5], order[:23]):
-            assert torch.equal(forward_in_blocks(model, z[rows], map_blocks=batcher._map),
+            assert torch.equal(block_floats(model, SampleInputs(z[rows]), batcher._map),
                                many[rows])
     finally:
         batcher.stop()
@@ -99,12 +101,12 @@ def test_a_full_size_rows_bits_do_not_depend_on_its_batch_when_blocks_run_on_the
 def test_a_failing_forward_fails_only_the_requests_of_that_forward(generators):
     first, second = generators
     good = [(first, noise(first, 3, seed)) for seed in (1, 2)]
-    wrong_width = (second, torch.zeros(2, second.config.nz + 3))  # the forward itself raises
+    wrong_width = (second, SampleInputs(torch.zeros(2, second.config.nz + 3)))  # forward raises
     batcher = RenderBatcher(max_rows=1024, max_wait_s=0.0)
 
     async def scenario() -> tuple[list[Result], torch.Tensor]:
         results = await queued_then_started(batcher, [good[0], wrong_width, good[1]])
-        later = await batcher.images(second, noise(second, 2, 5), None)  # the thread lives on
+        later = await batcher.images(second, noise(second, 2, 5))  # the thread lives on
         return results, later
 
     try:
@@ -133,8 +135,8 @@ def test_max_rows_caps_the_rows_of_a_forward(generators, sizes, max_rows, forwar
     results = run_batch(batcher, requests)
     assert batcher.batches == forwards
     assert batcher.rows == sum(sizes)
-    for (generator, z), images in zip(requests, results, strict=True):
-        assert isinstance(images, torch.Tensor) and torch.equal(images, alone(generator, z))
+    for (generator, inputs), images in zip(requests, results, strict=True):
+        assert isinstance(images, torch.Tensor) and torch.equal(images, alone(generator, inputs))
 
 
 def test_stop_answers_what_was_queued_ends_the_thread_and_refuses_new_requests(generators):
@@ -143,13 +145,13 @@ def test_stop_answers_what_was_queued_ends_the_thread_and_refuses_new_requests(g
     requests = [(first, noise(first, 3, seed)) for seed in range(3)]
 
     async def scenario() -> list[Result]:
-        tasks = [asyncio.ensure_future(batcher.images(g, z, None)) for g, z in requests]
+        tasks = [asyncio.ensure_future(batcher.images(g, inputs)) for g, inputs in requests]
         await asyncio.sleep(0)
         batcher.start()
         batcher.stop()  # after the three requests: they are served before the thread ends
         assert not batcher.running
         with pytest.raises(RuntimeError, match="stopped"):
-            await batcher.images(first, noise(first, 1, 0), None)
+            await batcher.images(first, noise(first, 1, 0))
         return await asyncio.gather(*tasks, return_exceptions=True)
 
     results = asyncio.run(scenario())
@@ -168,7 +170,7 @@ def test_the_workers_compute_on_one_thread_each_and_the_process_keeps_its_settin
         later.start()
         later.join()
         assert torch.get_num_threads() == before and seen == [before]
-        # what a block's forward sees on the workers (the map forward_in_blocks is given)
+        # what a block's forward sees on the workers (the map that generate is given)
         on_workers = batcher._map(lambda _: torch.tensor(torch.get_num_threads()), range(4))
         assert [int(count) for count in on_workers] == [1, 1, 1, 1]
     finally:

@@ -26,8 +26,9 @@ from bench.naive import NaiveTrainer, naive_render
 from shared_models.config import DiscriminatorConfig, GeneratorConfig, TrainConfig
 from shared_models.data import ImageData
 from shared_models.generator_io import generator_from_state
+from shared_models.grids import grid_png
 from shared_models.layers import GemmConv2d, GemmConvTranspose2d, SplitGradientConvTranspose2d
-from shared_models.sampling import render_grid
+from shared_models.sampling import generate, grid_inputs
 from shared_models.training import Trainer
 from tests.conftest import TINY_D, TINY_G
 
@@ -291,7 +292,7 @@ def test_the_served_generator_draws_the_plain_generators_pixels(mnist_small):
         fast_floats, plain_floats = fast(z), plain(z)
     torch.testing.assert_close(fast_floats, plain_floats, rtol=0, atol=1e-5)
 
-    served = pixels(render_grid(fast, n=256, nrow=16, seed=4))
+    served = pixels(grid_png(generate(fast, grid_inputs(fast, 256, seed=4)), nrow=16))
     naive = pixels(naive_render(plain, n=256, nrow=16, seed=4))
     assert served.shape == naive.shape == (16 * 30 + 2, 16 * 30 + 2)
     difference = np.abs(served - naive)

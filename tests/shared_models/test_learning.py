@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from shared_models.config import DiscriminatorConfig, GeneratorConfig, TrainConfig
-from shared_models.sampling import generate_images
+from shared_models.sampling import generate, grid_inputs
 from shared_models.training import Trainer
 from shared_models.training.batches import to_unit_range
 
@@ -41,14 +41,14 @@ def test_short_run_on_real_mnist_moves_both_networks_toward_mnist(mnist_train, m
     trainer = Trainer(
         config, GeneratorConfig(), DiscriminatorConfig(), mnist_train, torch.device("cpu")
     )
-    before = generate_images(trainer.generator, 512, seed=99)
+    before = generate(trainer.generator, grid_inputs(trainer.generator, 512, seed=99))
     distance_before = pixel_distance(before, real)
     separation_before = separation(trainer, real[:256])
 
     for _ in range(ITERATIONS):
         trainer.iteration()
 
-    after = generate_images(trainer.generator, 512, seed=99)
+    after = generate(trainer.generator, grid_inputs(trainer.generator, 512, seed=99))
     distance_after = pixel_distance(after, real)
     assert torch.isfinite(trainer.history).all()
     assert dark_share(before) < 0.01 < 0.05 < dark_share(after)  # black background appears

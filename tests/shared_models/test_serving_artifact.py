@@ -12,13 +12,8 @@ from safetensors.numpy import load_file as load_numpy
 
 from shared_models.checkpoint import load_checkpoint
 from shared_models.generator_io import generator_from_state
-from shared_models.noise import seeded_noise
-from shared_models.sampling import (
-    class_labels,
-    forward_in_blocks,
-    images_from_noise,
-    render_grid,
-)
+from shared_models.grids import grid_png
+from shared_models.sampling import generate, grid_inputs
 from shared_models.serving_artifact import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -29,6 +24,7 @@ from shared_models.serving_artifact import (
 )
 from shared_models.training import train
 from tests.conftest import TINY_D, TINY_G, tiny_train_config
+from tests.support.sampling import block_floats
 
 RUNS = {
     "plain": ({}, 0),
@@ -71,17 +67,17 @@ def test_the_artifact_draws_the_checkpoints_images_bit_for_bit(run, artifact, fa
     from_checkpoint = generator_from_state(state, fast_layers=fast_layers)
     from_artifact, info = load_serving_generator(artifact, fast_layers=fast_layers)
     assert not from_artifact.training and from_artifact.config == from_checkpoint.config
-    z = seeded_noise(40, from_checkpoint.config.nz, 7)
-    labels = class_labels(from_checkpoint, 40)
-    floats = forward_in_blocks(from_checkpoint, z, labels)
-    assert torch.equal(forward_in_blocks(from_artifact, z, labels), floats)
+    inputs = grid_inputs(from_checkpoint, 40, seed=7)
+    floats = block_floats(from_checkpoint, inputs)
+    assert torch.equal(block_floats(from_artifact, inputs), floats)
     assert float(floats.std()) > 0  # pixels that differ, so other weights would show
-    expected = images_from_noise(from_checkpoint, z, labels)
-    assert torch.equal(images_from_noise(from_artifact, z, labels), expected)
-    assert render_grid(from_artifact, n=64, seed=3) == render_grid(from_checkpoint, n=64, seed=3)
+    expected = generate(from_checkpoint, inputs)
+    assert torch.equal(generate(from_artifact, inputs), expected)
+    grid = grid_inputs(from_checkpoint, 64, seed=3)
+    assert grid_png(generate(from_artifact, grid)) == grid_png(generate(from_checkpoint, grid))
     if name == "averaged":  # the live weights draw other pixels: the comparison can fail
         live = generator_from_state(state, averaged=False, fast_layers=fast_layers)
-        assert not torch.equal(forward_in_blocks(live, z, labels), floats)
+        assert not torch.equal(block_floats(live, inputs), floats)
 
 
 def test_the_config_describes_the_run_and_identifies_the_weights(run, artifact):
