@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from service.schemas import MAX_SEED
+from shared_models.config import MAX_SEED
 
 REPO = Path(__file__).resolve().parent.parent
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -81,14 +81,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def train_full_size(runs_dir: Path, data_dir: Path, iterations: int) -> None:
-    """A short real run of the tutorial's full-size networks; its final checkpoint is served."""
+def train_full_size(root: Path, data_dir: Path, iterations: int) -> None:
+    """A short real run of the tutorial's full-size networks, published into the embedded
+    database and store of ``root`` (runs/ and data/) as a worker would: its final model is
+    what ``dcgan serve`` there serves."""
+    from jobs.settings import Settings
     from shared_models.config import TrainConfig
     from shared_models.data import load_dataset
-    from shared_models.training import train
+    from tests.support.runs import train_published
 
+    settings = Settings(DCGAN_RUNS_DIR=root / "runs", DCGAN_DATA_DIR=root / "data")
     config = TrainConfig(iterations=iterations, batch_size=32)
-    result = train(config, load_dataset("mnist", data_dir), runs_dir / "bench")
+    result = train_published(settings, "bench", config, load_dataset("mnist", data_dir))
     log.info("trained %d iterations (%.1f s) of the full-size networks: %s",
              result.step, result.seconds, result.checkpoint)
 
@@ -124,7 +128,7 @@ class Service:
 def running_service(root: Path, data_dir: Path, iterations: int) -> Iterator[Service]:
     """Train, start ``dcgan serve`` on a free port, yield it while it runs, then stop it."""
     runs_dir = root / "runs"
-    train_full_size(runs_dir, data_dir, iterations)
+    train_full_size(root, data_dir, iterations)
     env = {k: v for k, v in os.environ.items() if not k.startswith("DCGAN_") and k != "REDIS_URL"}
     env.update({k: os.environ[k] for k in FORWARDED_ENV if k in os.environ})
     env.update(

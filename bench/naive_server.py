@@ -21,7 +21,7 @@ import torch
 from fastapi import FastAPI, Query, Response
 
 from bench.naive import naive_render
-from service.schemas import MAX_SEED
+from shared_models.config import MAX_SEED
 from shared_models.generator_io import load_generator
 from shared_models.sampling import MAX_SAMPLES
 

@@ -58,7 +58,7 @@ from bench.load_generate import (
     summarise,
     train_full_size,
 )
-from service.schemas import MAX_SEED
+from shared_models.config import MAX_SEED
 
 REPO = Path(__file__).resolve().parent.parent
 SIZES = (1, 16, 64, 256, 1024)
@@ -481,18 +481,19 @@ def servers(root: Path, env: dict[str, str], checkpoint: Path) -> Iterator[tuple
 def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     import torch
 
-    from shared_models.checkpoint import latest_checkpoint
-    from shared_models.generator_io import load_generator
+    from shared_models.checkpoint import newest_checkpoint
+    from shared_models.generator_io import generator_from_state
     from shared_models.sampling import RENDER_BLOCK
 
     (root / "data").mkdir()
     for shared in ("MNIST", "FashionMNIST"):  # read-only inputs for the training job
         if (args.data_dir / shared).exists():
             (root / "data" / shared).symlink_to((args.data_dir / shared).resolve())
-    train_full_size(root / "runs", args.data_dir, args.iterations)
-    manifest = latest_checkpoint(root / "runs" / "bench")
-    assert manifest is not None, "the training run wrote no checkpoint"
-    generator, _ = load_generator(manifest.path)
+    train_full_size(root, args.data_dir, args.iterations)
+    checkpoint = newest_checkpoint(root / "runs" / "bench")
+    assert checkpoint is not None, "the training run wrote no checkpoint"
+    manifest = checkpoint.manifest
+    generator = generator_from_state(checkpoint.state)
     queue = f"bench-{uuid.uuid4().hex[:12]}"
     env = base_env(root, args.redis_url, queue)
     quick = args.quick

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from dcgan_cli.errors import CommandError
 from dcgan_cli.options import default_data_dir, non_negative_int, positive_int
-from dcgan_cli.sample_command import resolve_checkpoint
+from shared_models.checkpoint import read_checkpoint
 from shared_models.config import DATASETS
 from shared_models.data.datasets import get_spec
 from shared_models.evaluation import (
@@ -72,13 +72,10 @@ def run(args: argparse.Namespace) -> int:
     if args.dataset is not None:
         raise CommandError("--dataset goes with --reference; a checkpoint names its own data set")
     started = time.perf_counter()
-    result, manifest = evaluate_checkpoint(
-        resolve_checkpoint(args.checkpoint),
-        folder,
-        args.n,
-        args.seed,
-        averaged=not args.live_weights,
-    )
+    checkpoint = read_checkpoint(args.checkpoint)
+    manifest = checkpoint.manifest
+    result = evaluate_checkpoint(checkpoint, folder, args.n, args.seed,
+                                 averaged=not args.live_weights)
     seconds = time.perf_counter() - started
     if args.json:
         summary = {

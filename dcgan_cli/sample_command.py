@@ -11,8 +11,8 @@ import numpy as np
 
 from dcgan_cli.errors import CommandError
 from dcgan_cli.options import non_negative_int, positive_int
-from shared_models.checkpoint import CheckpointError, atomic_write, latest_checkpoint
-from shared_models.generator_io import load_generator
+from shared_models.checkpoint import atomic_write, read_checkpoint
+from shared_models.generator_io import generator_from_state
 from shared_models.grids import grid_png
 from shared_models.sampling import MAX_SAMPLES, generate, grid_inputs
 
@@ -33,23 +33,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def resolve_checkpoint(path: Path) -> Path:
-    if path.is_dir():
-        manifest = latest_checkpoint(path)
-        if manifest is None:
-            raise CheckpointError(f"{path}: no complete checkpoint in this run folder")
-        return manifest.path
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    return path
-
-
 def run(args: argparse.Namespace) -> int:
     if args.out.suffix not in FORMATS:
         raise CommandError(f"--out must end in .png or .npz, got {args.out.name!r}")
     if args.n > MAX_SAMPLES:
         raise CommandError(f"--n must be at most {MAX_SAMPLES}, got {args.n}")
-    generator, manifest = load_generator(resolve_checkpoint(args.checkpoint))
+    checkpoint = read_checkpoint(args.checkpoint)
+    generator, manifest = generator_from_state(checkpoint.state), checkpoint.manifest
     images = generate(generator, grid_inputs(generator, args.n, args.seed, args.digit))
     if args.out.suffix == ".png":
         payload = grid_png(images, args.nrow, args.padding)

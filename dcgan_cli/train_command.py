@@ -14,7 +14,7 @@ from dcgan_cli.errors import CommandError
 from dcgan_cli.options import add_data_dir_option, data_dir
 from dcgan_cli.spec_options import add_spec_options, given_options
 from jobs.spec import JobSpec
-from shared_models.checkpoint import iter_manifests, latest_checkpoint, load_checkpoint
+from shared_models.checkpoint import iter_manifests, newest_checkpoint
 from shared_models.config import (
     MAX_SEED,
     DiscriminatorConfig,
@@ -40,19 +40,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     given = given_options(args)
-    latest = latest_checkpoint(args.out)
     if not args.resume and any(iter_manifests(args.out)):
         raise CommandError(
             f"{args.out} already holds checkpoints: pass --resume to continue, "
             "or choose another --out"
         )
-    if args.resume and latest is not None:
+    start = newest_checkpoint(args.out) if args.resume else None
+    if start is not None:
         # only the options given override the saved configuration
-        state, _ = load_checkpoint(latest.path)
         given.pop("conditional", None)  # the architecture is the checkpoint's
-        config = with_overrides(from_dict(TrainConfig, state["train_config"]), **given)
-        generator_config = from_dict(GeneratorConfig, state["generator_config"])
-        discriminator_config = from_dict(DiscriminatorConfig, state["discriminator_config"])
+        config = with_overrides(from_dict(TrainConfig, start.state["train_config"]), **given)
+        generator_config = from_dict(GeneratorConfig, start.state["generator_config"])
+        discriminator_config = from_dict(DiscriminatorConfig, start.state["discriminator_config"])
     else:
         spec = JobSpec.model_validate(given)
         if spec.seed is None:
@@ -75,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
             generator_config=generator_config,
             discriminator_config=discriminator_config,
             device=pick_device(args.device),
-            resume=args.resume,
+            start=start,
             hooks=hooks,
         )
     finally:

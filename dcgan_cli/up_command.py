@@ -19,12 +19,11 @@ from types import FrameType
 import httpx
 
 from dcgan_cli.options import positive_int
-from jobs.spec import JobSpec
+from jobs.spec import QUICKSTART
 from jobs.states import ACTIVE, JobState
 
 log = logging.getLogger(__name__)
 
-QUICKSTART = JobSpec(iterations=500, batch_size=128, checkpoint_every=50, seed=0)
 STOP_TIMEOUT_S = 90
 
 

@@ -80,12 +80,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_ping(args: argparse.Namespace) -> int:
+    """Ask this host's workers (named in the scratch folder) and stop at their answers; with
+    none named, ask every worker for the whole timeout and look for this host's."""
     from jobs.queue import make_celery
+    from worker.local_names import LocalWorkerNames
 
-    app = make_celery(get_settings())
+    settings = get_settings()
+    app = make_celery(settings)
     suffix = f"@{socket.gethostname()}"
-    replies = app.control.ping(timeout=args.timeout) or []
-    names = [name for reply in replies for name in reply]
+    local = [name for name in LocalWorkerNames(settings.runs_dir).names() if name.endswith(suffix)]
+    if local:
+        replies = app.control.ping(destination=local, timeout=args.timeout, limit=len(local))
+    else:
+        replies = app.control.ping(timeout=args.timeout)
+    names = [name for reply in replies or [] for name in reply]
     if any(name.endswith(suffix) for name in names):
         return 0
     raise CommandError(f"no worker on this host ({suffix}) answered; heard from {names or 'none'}")

@@ -47,11 +47,7 @@ class JobSpec(BaseModel):
         extra="forbid",
         strict=True,
         frozen=True,
-        # the schema says what _iterations_or_mode checks: not both of them (null is absent)
-        json_schema_extra={"not": {
-            "required": ["iterations", "mode"],
-            "properties": {"iterations": {"type": "integer"}, "mode": {"type": "string"}},
-        }},
+        json_schema_extra=lambda schema: _document(schema),
     )
 
     iterations: int | None = from_train_config(
@@ -119,3 +115,17 @@ class JobSpec(BaseModel):
     def network_configs(self) -> tuple[GeneratorConfig, DiscriminatorConfig]:
         classes = NUM_CLASSES if self.conditional else 0
         return GeneratorConfig(num_classes=classes), DiscriminatorConfig(num_classes=classes)
+
+
+# The quick start: what `dcgan up` trains when there is no model yet, and the job the
+# dashboard's form suggests first. The tutorial's settings stay the defaults above.
+QUICKSTART = JobSpec(iterations=500, batch_size=128, checkpoint_every=50)
+
+
+def _document(schema: dict[str, Any]) -> None:
+    # what _iterations_or_mode checks: not both of them (null is absent)
+    schema["not"] = {
+        "required": ["iterations", "mode"],
+        "properties": {"iterations": {"type": "integer"}, "mode": {"type": "string"}},
+    }
+    schema["examples"] = [QUICKSTART.model_dump(exclude_none=True)]

@@ -119,13 +119,6 @@ def save_checkpoint(
     return Manifest.from_json(path, data)
 
 
-def update_manifest(manifest: Manifest, **extra: Any) -> Manifest:
-    """Add fields (e.g. evaluation figures) to a manifest, atomically."""
-    updated = Manifest(**{**manifest.__dict__, "extra": {**manifest.extra, **extra}})
-    verified_files.write_manifest(manifest_path(manifest.path), updated.to_json())
-    return updated
-
-
 def read_manifest(checkpoint: Path) -> Manifest:
     """A checkpoint's manifest. One without a "format" field is read as this version: the
     checkpoint carries its own format, checked once it is unpickled."""
@@ -173,17 +166,40 @@ def iter_manifests(run_dir: Path) -> Iterator[Manifest]:
                 continue  # written without its manifest: a save that did not finish
 
 
-def latest_checkpoint(run_dir: Path) -> Manifest | None:
-    """The newest checkpoint of a run whose file still matches its manifest."""
+@dataclass(frozen=True)
+class LoadedCheckpoint:
+    """A checkpoint read, verified against its manifest and unpickled: what resuming,
+    sampling and exporting start from."""
+
+    state: dict[str, Any]
+    manifest: Manifest
+
+
+def newest_checkpoint(
+    run_dir: Path, map_location: str | torch.device = "cpu"
+) -> LoadedCheckpoint | None:
+    """The run's newest checkpoint that verifies and loads, each file read once: newer ones
+    that do not (cut short, corrupted) are skipped with a warning."""
     for manifest in sorted(iter_manifests(run_dir), key=lambda m: m.step, reverse=True):
-        if verify_file(manifest):
-            return manifest
-        log.warning("skipping %s: it does not match its manifest", manifest.path)
+        try:
+            state, verified = load_checkpoint(manifest.path, map_location)
+        except CheckpointError as error:
+            log.warning("skipping %s: %s", manifest.path.name, error)
+            continue
+        return LoadedCheckpoint(state, verified)
     return None
 
 
-def verify_file(manifest: Manifest) -> bool:
-    return verified_files.payload_matches(manifest.path, manifest.sha256, manifest.size)
+def read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> LoadedCheckpoint:
+    """A checkpoint file, or a run folder's newest complete checkpoint: read and verified once."""
+    if path.is_dir():
+        newest = newest_checkpoint(path, map_location)
+        if newest is None:
+            raise CheckpointError(f"{path}: no complete checkpoint in this run folder")
+        return newest
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    return LoadedCheckpoint(*load_checkpoint(path, map_location))
 
 
 def prune_checkpoints(run_dir: Path, keep: int) -> None:

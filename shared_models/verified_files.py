@@ -135,15 +135,6 @@ def check_payload(
         )
 
 
-def payload_matches(path: Path, sha256: str, size: int) -> bool:
-    """Whether ``path`` still holds the bytes a manifest describes (False when unreadable)."""
-    try:
-        payload = path.read_bytes()
-    except OSError:
-        return False
-    return len(payload) == size and sha256_hex(payload) == sha256
-
-
 def temp_path(path: Path) -> Path:
     """A hidden temporary name beside ``path``, unique per process and call."""
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")

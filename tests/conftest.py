@@ -10,6 +10,9 @@ import torch
 from shared_models.config import DiscriminatorConfig, GeneratorConfig, TrainConfig
 from shared_models.data import ImageData, load_dataset
 
+# fixtures for tests that need servers of their own (the S3 server's endpoint and buckets)
+pytest_plugins = ["tests.support.s3_server"]
+
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO / "data"
 

@@ -17,6 +17,7 @@ from typing import Any
 from jobs.job_store import JobRecord
 from jobs.spec import JobSpec
 from jobs.states import JobState
+from shared_models.checkpoint import newest_checkpoint
 from shared_models.data import ImageData, load_dataset
 from shared_models.training import (
     Progress,
@@ -107,7 +108,7 @@ class JobRun:
         config = spec.train_config()
         generator_config, discriminator_config = spec.network_configs()
         device = pick_device(self.settings.device)
-        self._progress(device=describe_device(device), total=config.iterations)
+        self._progress(device=describe_device(device), worker=self.owner, total=config.iterations)
         data = cached_dataset(config.dataset, self.settings.data_dir.resolve())
         persistently(lambda: self.publisher.fetch_newest(self.job_id), "fetching the checkpoint")
 
@@ -145,12 +146,13 @@ class JobRun:
             checkpoint_on_stop=lambda: monitor.stop_reason is not StopReason.LEASE_LOST,
             progress_every_s=1.0,
         )
+        run_dir = self.settings.runs_dir / self.job_id
         return train(
-            config, data, self.settings.runs_dir / self.job_id,
+            config, data, run_dir,
             generator_config=generator_config,
             discriminator_config=discriminator_config,
             device=device,
-            resume=True,
+            start=newest_checkpoint(run_dir),
             hooks=hooks,
         )
 

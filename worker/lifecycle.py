@@ -15,6 +15,7 @@ from typing import Any
 from celery import Celery, signals
 
 from worker.context import WorkerContext
+from worker.local_names import LocalWorkerNames
 from worker.log_context import current_job
 from worker.recovery import RecoveryThread
 
@@ -29,6 +30,7 @@ class Lifecycle:
         self.context = context
         self.recovery: RecoveryThread | None = None
         self.job_tokens: list[Token[str | None]] = []
+        self.local_names = LocalWorkerNames(context.settings.runs_dir)
 
     def connect(self) -> None:
         signals.setup_logging.connect(self.keep_our_logging, weak=False)
@@ -61,6 +63,7 @@ class Lifecycle:
         hostname = getattr(sender, "hostname", None)
         if hostname:
             self.context.jobs.set_worker_stopping(hostname, False)
+            self.local_names.add(hostname)
         self.recovery = RecoveryThread(self.app, self.context.settings, self.context.jobs)
         self.recovery.start()
 
@@ -76,4 +79,5 @@ class Lifecycle:
     def clear_stopping_flag(self, sender: Any = None, **_: Any) -> None:
         hostname = getattr(sender, "hostname", None)
         if hostname:
+            self.local_names.remove(hostname)
             self.context.jobs.set_worker_stopping(hostname, False)

@@ -74,6 +74,8 @@ export const api = {
   losses: (jobId) => request("GET", `/jobs/${id(jobId)}/losses`),
   models: () => request("GET", "/models"),
   submit: (body) => request("POST", "/jobs", { body, auth: true }),
+  // the job spec as the API validates it: defaults, bounds, descriptions, the quick start
+  jobSpec: () => request("GET", "/openapi.json").then((doc) => doc.components.schemas.JobSpec),
   cancel: (jobId) => request("DELETE", `/jobs/${id(jobId)}`, { auth: true }),
 };
 

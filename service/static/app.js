@@ -145,6 +145,7 @@ setupForm({
   tokenInput: $("api-token"),
   message: $("form-message"),
   submit: $("job-submit"),
+  spec: api.jobSpec(),
   onStarted: (job) => {
     state.offset = 0;
     select(job.id);

@@ -25,12 +25,39 @@ function bodyOf(form) {
   return body;
 }
 
+// The numeric part of a property: {minimum, maximum, ...}, or its non-null anyOf branch.
+function numeric(property) {
+  return (property.anyOf ?? [property]).find((branch) => branch.type !== "null") ?? property;
+}
+
+// Bounds, starting values and descriptions come from the job spec the API publishes, so the
+// form never spells out a default or a limit of its own; the starting values are the quick
+// start's (the schema's example), the rest the spec's defaults.
+export function applySpec(form, spec) {
+  const example = spec.examples?.[0] ?? {};
+  for (const [name, property] of Object.entries(spec.properties)) {
+    const input = form.elements[name];
+    if (!(input instanceof HTMLInputElement)) continue;
+    const value = example[name] ?? property.default;
+    if (property.description) input.title = property.description;
+    if (input.type === "checkbox") {
+      input.checked = Boolean(value);
+      continue;
+    }
+    const branch = numeric(property);
+    if (branch.minimum !== undefined) input.min = String(branch.minimum);
+    if (branch.maximum !== undefined) input.max = String(branch.maximum);
+    if (value !== null && value !== undefined) input.value = String(value);
+  }
+  form.dataset.spec = "applied";
+}
+
 function hint(error) {
   if (error.status === 401 || error.status === 403) return " Check the API token field.";
   return "";
 }
 
-export function setupForm({ form, tokenInput, message, submit, onStarted }) {
+export function setupForm({ form, tokenInput, message, submit, onStarted, spec }) {
   const length = form.elements.run_length;
   const iterations = form.elements.iterations;
   const syncLength = () => {
@@ -40,6 +67,16 @@ export function setupForm({ form, tokenInput, message, submit, onStarted }) {
   };
   length.addEventListener("change", syncLength);
   syncLength();
+  submit.disabled = true;
+  spec
+    .then((schema) => applySpec(form, schema))
+    .catch((error) => {
+      message.textContent = `Cannot read the job spec: ${error.message}`;
+      message.dataset.kind = "error";
+    })
+    .finally(() => {
+      submit.disabled = false;
+    });
 
   tokenInput.value = token.get();
   tokenInput.addEventListener("input", () => token.set(tokenInput.value.trim()));

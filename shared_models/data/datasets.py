@@ -38,11 +38,6 @@ class ImageData:
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
-    def to(self, device: torch.device | str) -> ImageData:
-        return ImageData(
-            self.name, self.split, self.images.to(device), self.labels.to(device), self.source
-        )
-
 
 def get_spec(name: str) -> DatasetSpec:
     try:

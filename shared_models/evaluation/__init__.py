@@ -1,8 +1,9 @@
 """Sample quality: a small CNN per data set and the metrics computed in its feature space.
 
-``evaluate_checkpoint(path, data_dir, n)`` or ``Evaluator.for_dataset(...).evaluate_generator``
-give the Fréchet distance to the test set, the classifier Inception Score and the class
-coverage; ``compute_reference`` gives what real digits (floor) and noise (ceiling) score.
+``evaluate_checkpoint(checkpoint, data_dir, n)`` or
+``Evaluator.for_dataset(...).evaluate_generator`` give the Fréchet distance to the test set,
+the classifier Inception Score and the class coverage; ``compute_reference`` gives what real
+digits (floor) and noise (ceiling) score.
 """
 
 from shared_models.evaluation.classifier import Classifier, ClassifierConfig
@@ -22,7 +23,6 @@ from shared_models.evaluation.evaluate import (
     EvaluationResult,
     Evaluator,
     evaluate_checkpoint,
-    evaluate_generator,
 )
 from shared_models.evaluation.metrics import (
     FeatureStats,
@@ -46,7 +46,6 @@ __all__ = [
     "classifier_path",
     "compute_reference",
     "evaluate_checkpoint",
-    "evaluate_generator",
     "frechet_distance",
     "inception_score",
     "load_or_train_classifier",

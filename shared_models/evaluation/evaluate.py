@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from shared_models.checkpoint import Manifest
+from shared_models.checkpoint import LoadedCheckpoint
 from shared_models.data.datasets import ImageData, load_dataset
 from shared_models.evaluation.classifier import Classifier
 from shared_models.evaluation.classifier_store import ClassifierInfo, load_or_train_classifier
@@ -28,7 +28,7 @@ from shared_models.evaluation.metrics import (
     per_class_accuracy,
     total_variation,
 )
-from shared_models.generator_io import load_generator
+from shared_models.generator_io import generator_from_state
 from shared_models.networks import Generator
 from shared_models.sampling import SampleInputs, generate, grid_inputs
 
@@ -139,34 +139,20 @@ class Evaluator:
         return self.evaluate_images(generate(generator, inputs), inputs.labels, seed)
 
 
-def evaluate_generator(
-    generator: Generator,
-    dataset: str,
-    data_dir: Path,
-    n: int = DEFAULT_SAMPLES,
-    seed: int = 0,
-    labels: torch.Tensor | None = None,
-) -> EvaluationResult:
-    """One-off evaluation; build an ``Evaluator`` once to score several generators."""
-    return Evaluator.for_dataset(dataset, data_dir).evaluate_generator(generator, n, seed, labels)
-
-
 def evaluate_checkpoint(
-    checkpoint: Path,
+    checkpoint: LoadedCheckpoint,
     data_dir: Path,
     n: int = DEFAULT_SAMPLES,
     seed: int = 0,
-    evaluator: Evaluator | None = None,
     device: torch.device | str = "cpu",
     averaged: bool = True,
-) -> tuple[EvaluationResult, Manifest]:
-    """Verify and load a checkpoint's generator and score it on its own data set.
+) -> EvaluationResult:
+    """Score a loaded checkpoint's generator on its own data set (with the cached classifier).
 
-    Pass the ``evaluator`` of an earlier call to reuse its classifier and test statistics.
     ``averaged=False`` scores the live weights of a checkpoint that also keeps an average.
     """
-    generator, manifest = load_generator(checkpoint, device, averaged)
-    if evaluator is None or evaluator.dataset != manifest.dataset:
-        evaluator = Evaluator.for_dataset(manifest.dataset, data_dir, device)
-    log.info("evaluating %s (step %d) on %d samples", checkpoint, manifest.step, n)
-    return evaluator.evaluate_generator(generator, n, seed), manifest
+    generator = generator_from_state(checkpoint.state, device, averaged)
+    manifest = checkpoint.manifest
+    evaluator = Evaluator.for_dataset(manifest.dataset, data_dir, device)
+    log.info("evaluating %s (step %d) on %d samples", manifest.path, manifest.step, n)
+    return evaluator.evaluate_generator(generator, n, seed)

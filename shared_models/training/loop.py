@@ -18,10 +18,9 @@ import torch
 
 from shared_models.checkpoint import (
     CheckpointError,
+    LoadedCheckpoint,
     Manifest,
     checkpoint_path,
-    latest_checkpoint,
-    load_checkpoint,
     prune_checkpoints,
     remove_stale_temp_files,
     save_checkpoint,
@@ -49,11 +48,9 @@ class ResumeMismatch(ValueError):
 class Progress:
     step: int
     total: int
-    elapsed_s: float  # this session's training time
-    iterations_per_s: float
+    iterations_per_s: float  # over this session
     d_loss: float  # mean over the iterations since the previous report
     g_loss: float
-    checkpoint: Path | None
 
     @property
     def eta_s(self) -> float | None:
@@ -105,9 +102,11 @@ def train(
     generator_config: GeneratorConfig | None = None,
     discriminator_config: DiscriminatorConfig | None = None,
     device: torch.device | None = None,
-    resume: bool = False,
+    start: LoadedCheckpoint | None = None,
     hooks: TrainHooks | None = None,
 ) -> TrainResult:
+    """Train into ``run_dir``, from scratch or from ``start`` (the run's newest checkpoint, as
+    :func:`shared_models.checkpoint.newest_checkpoint` loaded it: the file is read once)."""
     hooks = hooks or TrainHooks()
     device = device or torch.device("cpu")
     generator_config = generator_config or GeneratorConfig()
@@ -115,17 +114,15 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(run_dir)
 
-    latest = latest_checkpoint(run_dir) if resume else None
-    if latest is not None:
-        state, _ = load_checkpoint(latest.path)
-        check_resumable(state, train_config, generator_config, discriminator_config)
-        trainer = Trainer.from_state(state, data, device, train_config)
-        log.info("resuming %s from step %d (%s)", run_dir, trainer.step, latest.path.name)
-        if trainer.step == train_config.iterations and latest.final:
-            return _finished_result(trainer, latest.path, device)
+    if start is not None:
+        check_resumable(start.state, train_config, generator_config, discriminator_config)
+        trainer = Trainer.from_state(start.state, data, device, train_config)
+        log.info("resuming %s from step %d (%s)", run_dir, trainer.step, start.manifest.path.name)
+        if trainer.step == train_config.iterations and start.manifest.final:
+            return _finished_result(trainer, start.manifest.path, device)
     else:
         trainer = Trainer(train_config, generator_config, discriminator_config, data, device)
-    return _run(trainer, run_dir, hooks, latest.path if latest else None)
+    return _run(trainer, run_dir, hooks, start.manifest.path if start else None)
 
 
 def check_resumable(
@@ -164,7 +161,6 @@ def _run(
     # a resumed run's checkpoint counts as saved, unless the run is complete and needs its final
     last_saved_step = trainer.step if checkpoint and trainer.step < config.iterations else -1
     log_from = report_from = start_step
-    last_report = None
     started = time.perf_counter()
     next_report = started + hooks.progress_every_s
     stopped = False
@@ -173,15 +169,8 @@ def _run(
         elapsed = time.perf_counter() - started
         done = trainer.step - start_step
         d, g = trainer.mean_losses(since, trainer.step) if trainer.step > since else (0.0, 0.0)
-        return Progress(
-            trainer.step,
-            config.iterations,
-            elapsed,
-            done / elapsed if elapsed > 0 else 0.0,
-            d,
-            g,
-            checkpoint,
-        )
+        rate = done / elapsed if elapsed > 0 else 0.0
+        return Progress(trainer.step, config.iterations, rate, d, g)
 
     def save(final: bool, **extra: object) -> None:
         nonlocal checkpoint, last_saved_step
@@ -208,8 +197,7 @@ def _run(
             save(final=False)
         now = time.perf_counter()
         if hooks.on_progress and (now >= next_report or step == config.iterations):
-            last_report = progress(report_from)
-            hooks.on_progress(last_report)
+            hooks.on_progress(progress(report_from))
             report_from, next_report = step, now + hooks.progress_every_s
 
     keep = not stopped or hooks.checkpoint_on_stop is None or hooks.checkpoint_on_stop()

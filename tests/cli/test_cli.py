@@ -32,9 +32,10 @@ def test_train_prints_the_tutorials_25_loss_lines_and_ends_with_json(trained_run
     assert len(loss_lines) == 25 and loss_lines[0].startswith("Minibatch 1-2: D loss")
     summary = json.loads(lines[-1])
     assert set(summary) == {
-        "iterations", "seconds", "iterations_per_s", "d_loss", "g_loss", "checkpoint",
+        "iterations", "seconds", "iterations_per_s", "d_loss", "g_loss", "seed", "checkpoint",
     }
     assert summary["iterations"] == 50 and summary["iterations_per_s"] > 0
+    assert summary["seed"] == 1
     assert Path(summary["checkpoint"]).name == "step_0000050.pt"
     assert "it/s" in result.stderr  # the progress bar shows the rate
 
@@ -68,10 +69,12 @@ def test_sample_writes_a_png_grid_and_raw_npz(trained_run, tmp_path):
     ("args", "code", "fragments"),
     [
         (["train"], 2, ["--out"]),
-        (["train", "--out", "x", "--iterations", "0"], 2, ["must be >= 1"]),
+        (["train", "--out", "x", "--iterations", "0"], 2,
+         ["--iterations: input should be greater than or equal to 1"]),
         (["train", "--out", "x", "--fast", "--slow"], 2, ["not allowed with"]),
         (["train", "--out", "x", "--dataset", "cifar"], 2, ["invalid choice"]),
-        (["train", "--out", "x", "--ema-decay", "1.5"], 1, ["ema_decay must be in [0, 1)"]),
+        (["train", "--out", "x", "--ema-decay", "1.5"], 2,
+         ["--ema-decay: input should be less than 1"]),
         (["sample", "missing.pt", "--out", "a.png"], 1, ["missing.pt", "no such checkpoint"]),
         (["sample", "missing.pt", "--out", "a.txt"], 2, [".png or .npz"]),
         (["sample", "missing.pt", "--out", "a.png", "--n", "5000"], 2, ["at most 1024"]),

@@ -89,7 +89,7 @@ class Stack:
     def start_worker(self) -> str:
         self.workers += 1
         name = f"worker{self.workers}"
-        self.dcgan(name, "worker", "--name", f"{name}@test")
+        self.dcgan(name, "worker", "--name", f"{name}@{self.root.name}")
         wait_for(lambda: b"ready." in (self.root / f"{name}.log").read_bytes(), 60,
                  f"{name} to be ready")
         return name

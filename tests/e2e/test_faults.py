@@ -10,7 +10,15 @@ from collections import Counter
 import pytest
 import torch
 
-from shared_models.checkpoint import iter_manifests, load_checkpoint, save_checkpoint
+from jobs.artifact_store import ArtifactStore
+from jobs.publishing import StoredCheckpoint
+from shared_models.checkpoint import (
+    checkpoint_path,
+    iter_manifests,
+    load_checkpoint,
+    save_checkpoint,
+)
+from shared_models.serving_artifact import WEIGHTS_FILE
 from shared_models.training import train
 from tests.conftest import TINY_D, TINY_G, tiny_train_config
 from tests.e2e.conftest import REDIS_URL
@@ -149,13 +157,17 @@ def tiny_checkpoint(tmp_path, mnist_small):
     return state
 
 
-def publish(stack, name, state):
-    """Write ``state`` as the newest final checkpoint of run ``name``."""
-    staging = stack.root / "staging" / name
-    path = staging / "checkpoints" / "step_0000002.pt"
-    save_checkpoint(state, path, final=True)
-    staging.rename(stack.runs_dir / name)
-    return stack.runs_dir / name / "checkpoints" / "step_0000002.pt"
+def publish(stack, name, state, damage=None):
+    """Publish ``state`` as the final checkpoint of job ``name``, as a worker does: files in
+    the stack's store (its runs folder), then the models row; ``damage`` first changes the
+    bytes of the serving artifact's weights."""
+    manifest = save_checkpoint(state, checkpoint_path(stack.runs_dir / name, 2), final=True)
+    uploader = StoredCheckpoint(ArtifactStore.from_url(str(stack.runs_dir)), stack.runs_dir)
+    fields = uploader.upload(name, manifest, state)
+    if damage is not None:
+        weights = stack.runs_dir / fields["artifact_key"] / WEIGHTS_FILE
+        weights.write_bytes(damage(weights.read_bytes()))
+    stack.models().add(**fields)
 
 
 def test_a_truncated_or_corrupt_newest_checkpoint_never_replaces_the_served_one(
@@ -172,10 +184,7 @@ def test_a_truncated_or_corrupt_newest_checkpoint_never_replaces_the_served_one(
                 ("flipped", lambda b: b[:100] + bytes([b[100] ^ 1]) + b[101:]),
                 ("garbage", lambda b: b"\x00" * len(b)),
             ]:
-                staging = stack.root / "staging" / name / "checkpoints" / "step_0000002.pt"
-                save_checkpoint(state, staging, final=True)
-                staging.write_bytes(damage(staging.read_bytes()))
-                staging.parent.parent.rename(stack.runs_dir / name)
+                publish(stack, name, state, damage)
             wait_for(
                 lambda: [m["status"] for m in client.get("/models").json()["models"]].count(
                     "invalid") == 3, 20, "all three to be marked invalid",

@@ -9,12 +9,9 @@ file); the migration tests start from empty databases.
 from __future__ import annotations
 
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg
 import pytest
 from sqlalchemy import Engine
 
@@ -22,25 +19,9 @@ from jobs.database import make_engine
 from jobs.job_store import JobStore
 from jobs.migrate import upgrade_database
 from jobs.model_records import ModelRecords
+from tests.support.databases import postgres_database
 
-POSTGRES = "postgresql://postgres@127.0.0.1:5432"
 ENGINES = ["sqlite", "postgresql"]
-
-
-def _admin(sql: str) -> None:
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
-        connection.execute(sql)
-
-
-@contextmanager
-def postgres_database(template: str | None = None) -> Iterator[str]:
-    """A new PostgreSQL database (empty, or a copy of ``template``), dropped afterwards."""
-    name = f"dcgan_test_{uuid.uuid4().hex[:12]}"
-    _admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

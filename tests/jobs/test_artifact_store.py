@@ -18,11 +18,8 @@ import pytest
 
 from jobs.artifact_store import ArtifactStore
 from tests.conftest import REPO
-from tests.support import s3_server
 from tests.support.s3_server import REGION
 
-s3_endpoint = s3_server.s3_endpoint  # the fixtures this module uses
-s3_bucket = s3_server.s3_bucket
 BACKENDS = ["local", "s3"]
 
 

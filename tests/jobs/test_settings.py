@@ -1,4 +1,5 @@
 import pytest
+
 from jobs.settings import Settings
 
 

@@ -2,16 +2,13 @@ import uuid
 
 import pytest
 import redis
-import torch
 from fastapi.testclient import TestClient
 
-from jobs.bootstrap import prepare_shared_state
 from service.app import create_app
 from service.settings import ServiceSettings
-from shared_models.training import TrainHooks, TrainResult, train
+from shared_models.training import TrainResult
 from tests.conftest import TINY_D, TINY_G, tiny_train_config
-from worker.context import WorkerContext
-from worker.publisher import CheckpointPublisher
+from tests.support.runs import train_published
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -32,21 +29,8 @@ def train_run(settings, name, mnist_small, iterations=2, generator_config=TINY_G
               discriminator_config=TINY_D, **config) -> TrainResult:
     """A real (tiny) training run whose checkpoints are published as a worker publishes them:
     into the settings' store and models table, where the service finds them."""
-    prepare_shared_state(settings)
-    context = WorkerContext(settings)
-    publisher = CheckpointPublisher(context.store, context.models, context.jobs,
-                                    settings.runs_dir)
-    train_config = tiny_train_config(iterations=iterations, **config)
-    try:
-        return train(
-            train_config, mnist_small, settings.runs_dir / name,
-            generator_config=generator_config, discriminator_config=discriminator_config,
-            device=torch.device("cpu"),
-            hooks=TrainHooks(on_checkpoint=lambda saved: publisher.publish(
-                name, saved, train_config.keep_checkpoints)),
-        )
-    finally:
-        context.engine.dispose()
+    return train_published(settings, name, tiny_train_config(iterations=iterations, **config),
+                           mnist_small, generator_config, discriminator_config)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from shared_models.checkpoint import iter_manifests, load_checkpoint
+from shared_models.checkpoint import iter_manifests, load_checkpoint, newest_checkpoint
 from shared_models.config import TrainConfig
 from shared_models.generator_io import generator_from_state
 from shared_models.training import TrainHooks, train
@@ -130,7 +130,7 @@ def test_stop_and_resume_continues_the_average_exactly(tmp_path, mnist_small):
         ),
     )
     assert first.stopped
-    second = run(tmp_path / "resumed", resume=True)
+    second = run(tmp_path / "resumed", start=newest_checkpoint(tmp_path / "resumed"))
     assert second.step == 6
     expected = load_checkpoint(straight.checkpoint)[0]["generator_average"]
     actual = load_checkpoint(second.checkpoint)[0]["generator_average"]

@@ -16,9 +16,9 @@ from shared_models.checkpoint import (
     CheckpointError,
     atomic_write,
     checkpoint_path,
-    latest_checkpoint,
     load_checkpoint,
     manifest_path,
+    newest_checkpoint,
     prune_checkpoints,
     remove_stale_temp_files,
     save_checkpoint,
@@ -53,14 +53,17 @@ def test_round_trip_keeps_everything_the_run_needs(tmp_path, trainer):
 
 
 def test_a_file_that_does_not_match_its_manifest_is_refused(tmp_path, trainer):
-    path = checkpoint_path(tmp_path, 1)
-    save_checkpoint(trainer.state_dict(), path)
+    previous = save_checkpoint(trainer.state_dict(), checkpoint_path(tmp_path, 1))
+    path = checkpoint_path(tmp_path, 2)
+    save_checkpoint({**trainer.state_dict(), "step": 2}, path)
     payload = bytearray(path.read_bytes())
     payload[len(payload) // 2] ^= 0xFF
     path.write_bytes(bytes(payload))
     with pytest.raises(CheckpointError, match="do not match its manifest"):
         load_checkpoint(path)
-    assert latest_checkpoint(tmp_path) is None
+    newest = newest_checkpoint(tmp_path)  # the damaged newer one is skipped
+    assert newest is not None and newest.manifest.sha256 == previous.sha256
+    assert newest.state["step"] == 1
 
 
 def test_a_checkpoint_without_manifest_is_incomplete(tmp_path, trainer):
@@ -69,7 +72,7 @@ def test_a_checkpoint_without_manifest_is_incomplete(tmp_path, trainer):
     manifest_path(path).unlink()
     with pytest.raises(CheckpointError, match="no manifest"):
         load_checkpoint(path)
-    assert latest_checkpoint(tmp_path) is None
+    assert newest_checkpoint(tmp_path) is None
 
 
 def test_loading_is_weights_only_even_when_the_hash_matches(tmp_path):
@@ -103,9 +106,8 @@ def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path, trainer,
     monkeypatch.undo()
     folder = tmp_path / "checkpoints"
     assert sorted(p.name for p in folder.iterdir()) == ["step_0000001.json", "step_0000001.pt"]
-    latest = latest_checkpoint(tmp_path)
-    assert latest is not None and latest.sha256 == first.sha256
-    load_checkpoint(latest.path)
+    newest = newest_checkpoint(tmp_path)
+    assert newest is not None and newest.manifest.sha256 == first.sha256
 
 
 CRASHING_WRITER = textwrap.dedent(
@@ -140,7 +142,7 @@ def test_sigkill_while_writing_never_damages_the_previous_checkpoint(tmp_path):
     )
     try:
         deadline = time.monotonic() + 60
-        while latest_checkpoint(run_dir) is None or latest_checkpoint(run_dir).step < 2:
+        while (found := newest_checkpoint(run_dir)) is None or found.manifest.step < 2:
             assert time.monotonic() < deadline and child.poll() is None
             time.sleep(0.05)
         marker.write_text("go")
@@ -152,8 +154,9 @@ def test_sigkill_while_writing_never_damages_the_previous_checkpoint(tmp_path):
         child.wait()
     leftovers = list((run_dir / "checkpoints").glob(".*.tmp-*"))
     assert leftovers, "the writer should have died mid-write"
-    latest = latest_checkpoint(run_dir)
-    state, manifest = load_checkpoint(latest.path)
+    newest = newest_checkpoint(run_dir)
+    assert newest is not None
+    state, manifest = newest.state, newest.manifest
     assert state["weights"].shape == (2_000_000,)
     assert manifest.step == state["step"] >= 2
     remove_stale_temp_files(run_dir)

@@ -1,17 +1,18 @@
 import pytest
 import torch
 
-from shared_models.checkpoint import iter_manifests
+from shared_models.checkpoint import iter_manifests, newest_checkpoint
 from shared_models.training import ResumeMismatch, TrainHooks, train
 from tests.conftest import TINY_D, TINY_G, tiny_train_config
 
 CPU = torch.device("cpu")
 
 
-def run(config, data, run_dir, **kwargs):
+def run(config, data, run_dir, resume=False, **kwargs):
+    """Train; ``resume`` starts from the run's newest checkpoint, as the CLI and worker do."""
     return train(
         config, data, run_dir, generator_config=TINY_G, discriminator_config=TINY_D, device=CPU,
-        **kwargs,
+        start=newest_checkpoint(run_dir) if resume else None, **kwargs,
     )
 
 

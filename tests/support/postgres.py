@@ -1,7 +1,8 @@
 """A PostgreSQL server of a test's own, on a free port, that the test may stop and restart.
 
-initdb refuses to run as root, so the cluster lives in a folder owned by the ``postgres``
-user and the server runs as that user (``runuser``), listening on 127.0.0.1 with trust auth.
+initdb refuses to run as root, so the cluster lives in a folder of its own under the system's
+temporary directory (pytest's folders are private to root), owned by the ``postgres`` user,
+and the server runs as that user (``runuser``), listening on 127.0.0.1 with trust auth.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -23,13 +25,12 @@ def free_port() -> int:
 
 
 class PrivatePostgres:
-    def __init__(self, root: Path) -> None:
-        self.folder = root / "postgres"
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="dcgan-test-postgres-"))
         self.port = free_port()
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def init(self) -> None:
-        self.folder.mkdir(parents=True)
         shutil.chown(self.folder, "postgres", "postgres")
         os.chmod(self.folder, 0o700)
         self._as_postgres(str(BIN / "initdb"), "-D", str(self.folder), "-A", "trust",
@@ -45,6 +46,11 @@ class PrivatePostgres:
         if (self.folder / "postmaster.pid").exists():
             self._as_postgres(str(BIN / "pg_ctl"), "-D", str(self.folder), "-m", "fast",
                               "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop the server and delete its cluster."""
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def restart(self, down_seconds: float = 0.0) -> None:
         self.stop()

@@ -1,0 +1,173 @@
+"""Many hosts on one machine: Redis, a private PostgreSQL and an S3 server shared by two
+workers and two API replicas, each process in a folder of its own (no shared disk).
+
+Four jobs train on both workers; both replicas list the same models and draw the same bytes;
+a worker killed mid-job is replaced by the other, which resumes from the store; a replica
+stopped leaves the other serving; PostgreSQL restarted mid-job leaves a job in a definite
+state while /generate keeps answering.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+import redis
+
+from tests.e2e.conftest import REDIS_URL
+from tests.e2e.stack import Stack, wait_for, wait_for_job
+from tests.e2e.test_faults import Hammer
+from tests.support.postgres import PrivatePostgres
+from tests.support.s3_server import REGION, moto_server
+
+log = logging.getLogger(__name__)
+
+JOB = {"iterations": 30, "batch_size": 16, "checkpoint_every": 10}
+DONE = ("succeeded", "failed", "cancelled")
+
+
+class Cluster:
+    def __init__(self, root: Path, postgres: PrivatePostgres, endpoint: str, bucket: str):
+        self.postgres = postgres
+        shared = {
+            "DCGAN_DATABASE_URL": postgres.url,
+            "DCGAN_STORE_URL": f"s3://{bucket}/models",
+            "DCGAN_QUEUE": f"test-{uuid.uuid4().hex[:12]}",
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }
+        self.hosts = {name: Stack(root / name, REDIS_URL, **shared) for name in ("a", "b")}
+
+    def start(self) -> None:
+        for host in self.hosts.values():
+            host.start_worker()
+        for host in self.hosts.values():
+            host.start_api()
+
+    def stop(self) -> None:
+        for host in self.hosts.values():
+            host.stop_all()
+        queue = self.hosts["a"].env["DCGAN_QUEUE"]
+        redis.Redis.from_url(REDIS_URL).delete(queue, f"_kombu.binding.{queue}")
+
+    def host_running(self, worker: str) -> Stack:
+        return next(host for host in self.hosts.values() if worker.endswith(f"@{host.root.name}"))
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, data_dir) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("many-hosts")
+    postgres = PrivatePostgres()
+    postgres.init()
+    postgres.start()
+    try:
+        with moto_server() as endpoint:
+            bucket = f"dcgan-{uuid.uuid4().hex[:8]}"
+            boto3.client("s3", endpoint_url=endpoint, region_name=REGION,
+                         aws_access_key_id="testing", aws_secret_access_key="testing",
+                         ).create_bucket(Bucket=bucket)
+            cluster = Cluster(root, postgres, endpoint, bucket)
+            try:
+                cluster.start()
+                yield cluster
+            finally:
+                cluster.stop()
+    finally:
+        postgres.remove()
+
+
+def submit(client, **extra) -> str:
+    reply = client.post("/jobs", json={**JOB, **extra})
+    assert reply.status_code == 202, reply.text
+    return reply.json()["id"]
+
+
+def test_both_workers_train_and_both_replicas_serve_the_same_models(cluster):
+    a, b = cluster.hosts["a"], cluster.hosts["b"]
+    started = time.monotonic()
+    with a.client() as client_a, b.client() as client_b:
+        jobs = [submit(client, seed=seed) for seed, client in
+                enumerate([client_a, client_b, client_a, client_b])]
+        done = [wait_for_job(client_a, job, DONE, 600) for job in jobs]
+        log.info("four jobs on two workers: %.1f s", time.monotonic() - started)
+        assert [job["state"] for job in done] == ["succeeded"] * 4, a.logs() + b.logs()
+        assert {job["progress"]["worker"] for job in done} == {"worker1@a", "worker1@b"}
+
+        def listed(client) -> dict[str, str]:
+            models = client.get("/models").json()["models"]
+            return {model["id"]: model["sha256"] for model in models}
+
+        wait_for(lambda: listed(client_a) == listed(client_b) and len(listed(client_a)) == 12,
+                 30, "both replicas to list the twelve stored checkpoints")
+        for job in jobs:
+            params = {"model": f"{job}:30", "n": 16, "seed": 7}
+            from_a, from_b = client_a.get("/generate", params=params), \
+                client_b.get("/generate", params=params)
+            assert from_a.status_code == from_b.status_code == 200
+            assert from_a.content == from_b.content
+            assert from_a.headers["X-Model-Sha256"] == from_b.headers["X-Model-Sha256"]
+        served = {client.get("/models").json()["served"] for client in (client_a, client_b)}
+        assert len(served) == 1 and served.pop().endswith(":30")
+    for host in (a, b):  # the workers keep only scratch copies: finished jobs leave nothing
+        assert not any((host.runs_dir / job).exists() for job in jobs)
+
+
+def test_a_killed_workers_job_resumes_on_the_other_host_from_the_store(cluster):
+    a = cluster.hosts["a"]
+    with a.client() as client:
+        job = submit(client, iterations=60, seed=11)
+        wait_for(lambda: (client.get(f"/jobs/{job}").json()["progress"].get("checkpoint_step")
+                          or 0) >= 20, 300, "two stored checkpoints")
+        record = client.get(f"/jobs/{job}").json()
+        victim = cluster.host_running(record["progress"]["worker"])
+        killed_at = record["progress"]["checkpoint_step"]
+        victim.stop("worker1", signal.SIGKILL)
+        killed = time.monotonic()
+        done = wait_for_job(client, job, DONE, 300)
+        log.info("killed at step %d; the other host finished the job %.1f s later",
+                 killed_at, time.monotonic() - killed)
+        assert done["state"] == "succeeded", done
+        assert done["attempts"] == 2 and done["progress"]["resumed_from"] >= killed_at
+        survivor = next(host for host in cluster.hosts.values() if host is not victim)
+        assert done["progress"]["worker"] == f"worker1@{survivor.root.name}"
+        assert "fetching its step" in (survivor.root / "worker1.log").read_text()
+        finals = [m for m in client.get("/models").json()["models"]
+                  if m["job"] == job and m["final"]]
+        assert [m["step"] for m in finals] == [60]
+    victim.start_worker()  # the cluster has two workers again for what follows
+
+
+def test_a_postgres_restart_mid_job_ends_in_a_definite_state_and_generate_keeps_answering(
+    cluster,
+):
+    b = cluster.hosts["b"]
+    with b.client() as client:
+        job = submit(client, iterations=40, seed=12)
+        wait_for(lambda: client.get(f"/jobs/{job}").json()["progress"].get("step", 0) >= 5,
+                 300, "the job to make progress")
+        with Hammer(b, clients=2, params={"n": 4, "seed": 1}) as hammer:
+            cluster.postgres.restart(down_seconds=3)
+            time.sleep(2)
+        assert set(hammer.statuses) == {200}, hammer.statuses
+        done = wait_for_job(client, job, DONE, 300)
+        assert done["state"] == "succeeded", done
+        assert done["progress"]["step"] == 40
+
+
+def test_one_replica_stopped_the_other_keeps_serving(cluster):
+    a, b = cluster.hosts["a"], cluster.hosts["b"]
+    with b.client() as client:
+        params = {"model": client.get("/models").json()["served"], "n": 4, "seed": 3}
+        before = client.get("/generate", params=params)
+        assert a.stop("api") in (0, -signal.SIGTERM)  # uvicorn re-raises it once done
+        after = client.get("/generate", params=params)
+        assert after.status_code == 200 and after.content == before.content
+        assert client.get("/readyz").status_code == 200
