@@ -1,4 +1,4 @@
-.PHONY: setup run test lint unit
+.PHONY: setup run test lint unit lock
 
 VENV := .venv/bin
 
@@ -16,3 +16,7 @@ unit:
 	$(VENV)/pytest
 
 test: setup lint unit
+
+# requirements.lock and requirements-dev.lock from pyproject.toml (UPGRADE=1: newest releases)
+lock:
+	./scripts/lock.sh

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create .venv, install the project with its dev tools, add Debian's Fashion-MNIST when
-# possible, and fetch + verify MNIST into $DCGAN_DATA_DIR (default ./data).
+# Create .venv, install the locked dependencies and dev tools (requirements-dev.lock) and the
+# project, add Debian's Fashion-MNIST when possible, and fetch + verify MNIST into
+# $DCGAN_DATA_DIR (default ./data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,7 +11,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 echo "installing dcgan-service and its dependencies into .venv (torch 2.14.1 is large: minutes the first time)"
-.venv/bin/pip install --quiet --disable-pip-version-check -e '.[dev]'
+# exactly the packages of the lock (the dependencies, the dev and flower extras), checked
+# against their hashes; then the project itself, editable, built with the lock's setuptools
+.venv/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+  -r requirements-dev.lock
+.venv/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 
 # Debian packages: Fashion-MNIST, and Chromium for the dashboard's browser tests
 PACKAGES="dataset-fashion-mnist chromium chromium-driver"
