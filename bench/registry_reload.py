@@ -16,15 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import torch
 
+from bench.timing import median_seconds
 from jobs.artifact_store import ArtifactStore
 from jobs.bootstrap import prepare_shared_state
 from jobs.database import make_engine
@@ -43,15 +43,6 @@ REPO = Path(__file__).resolve().parent.parent
 SIZES = (10, 1_000)
 TINY_G = GeneratorConfig(nz=8, hidden=32, channels=8)
 TINY_D = DiscriminatorConfig(conv2_channels=8, hidden=32)
-
-
-def median_ms(action: Callable[[], object], repeats: int) -> float:
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        seconds.append(time.perf_counter() - start)
-    return 1000 * statistics.median(seconds)
 
 
 def synthetic_rows(records: ModelRecords, count: int, template: dict) -> None:
@@ -86,7 +77,7 @@ def reload_ms(settings: Settings, size: int, repeats: int) -> float:
     assert registry.served is not None and registry.served.id == "real:1"
     assert records.count() == size
     try:
-        return median_ms(registry.refresh, repeats)
+        return 1000 * median_seconds(registry.refresh, repeats)
     finally:
         registry.stop()
         engine.dispose()
@@ -108,7 +99,7 @@ def folder_scan_ms(root: Path, size: int, repeats: int) -> float:
         found = [read_manifest(path) for path in runs.glob(f"*/{CHECKPOINT_DIR}/step_*.pt")]
         return sorted(found, key=lambda m: (m.created_at, m.step), reverse=True)
 
-    return median_ms(scan, repeats)
+    return 1000 * median_seconds(scan, repeats)
 
 
 def databases(root: Path) -> Iterator[tuple[str, str]]:

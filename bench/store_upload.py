@@ -21,14 +21,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+from bench.timing import median_seconds
 from jobs.artifact_store import UPLOAD_PART_BYTES, ArtifactStore
 from shared_models.checkpoint import checkpoint_path, save_checkpoint
 from shared_models.config import DiscriminatorConfig, GeneratorConfig, TrainConfig
@@ -48,15 +46,6 @@ def real_checkpoint(folder: Path, ema_decay: float) -> Path:
     path = checkpoint_path(folder, trainer.step)
     save_checkpoint(trainer.state_dict(), path)
     return path
-
-
-def timed(action: Callable[[], object], repeats: int) -> float:
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        action()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
 
 
 def report(name: str, size: int, seconds: float) -> None:
@@ -80,9 +69,9 @@ def main() -> None:
 
         local = ArtifactStore.from_url(str(root / "store"))
         local.ensure_ready()
-        report("local folder: put_file", size, timed(lambda: local.put_file(source, KEY),
+        report("local folder: put_file", size, median_seconds(lambda: local.put_file(source, KEY),
                                                      args.repeats))
-        report("local folder: get_file", size, timed(
+        report("local folder: get_file", size, median_seconds(
             lambda: local.get_file(KEY, root / "down" / "local.pt"), args.repeats))
 
         with moto_server() as endpoint:
@@ -93,12 +82,12 @@ def main() -> None:
             s3 = ArtifactStore.from_url("s3://bench/runs")
             s3.ensure_ready()
             how = "one PUT" if size < 2 * UPLOAD_PART_BYTES else "multipart"
-            report(f"moto S3: put_file ({how})", size, timed(
+            report(f"moto S3: put_file ({how})", size, median_seconds(
                 lambda: s3.put_file(source, KEY), args.repeats))
-            report("moto S3: multipart, 16 MiB parts", size, timed(
+            report("moto S3: multipart, 16 MiB parts", size, median_seconds(
                 lambda: s3.fs.put_file(str(source), f"{s3.root}/{KEY}", chunksize=16 * 2**20),
                 args.repeats))
-            report("moto S3: get_file", size, timed(
+            report("moto S3: get_file", size, median_seconds(
                 lambda: s3.get_file(KEY, root / "down" / "s3.pt"), args.repeats))
             assert (root / "down" / "s3.pt").read_bytes() == source.read_bytes()
 

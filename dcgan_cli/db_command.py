@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 
-from jobs.settings import get_settings
-
 log = logging.getLogger(__name__)
 
 
@@ -24,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_upgrade(args: argparse.Namespace) -> int:
     from jobs.bootstrap import prepare_shared_state
 
-    settings = get_settings()
+    settings = args.settings
     prepare_shared_state(settings)
     log.info("the database at %s is up to date", settings.database_url.split("@")[-1])
     return 0

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from dcgan_cli.errors import CommandError
-from dcgan_cli.options import default_data_dir, non_negative_int, positive_int
+from dcgan_cli.options import data_dir, non_negative_int, positive_int
 from shared_models.checkpoint import read_checkpoint
 from shared_models.config import DATASETS
 from shared_models.data.datasets import get_spec
@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if not 2 <= args.n <= MAX_EVAL_SAMPLES:
         raise CommandError(f"--n must be between 2 and {MAX_EVAL_SAMPLES}, got {args.n}")
-    folder = args.data_dir or default_data_dir()
+    folder = data_dir(args)
     if args.reference:
         if args.checkpoint is not None:
             raise CommandError("give a CHECKPOINT or --reference, not both")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from jobs.settings import get_settings
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("flower", help="run Flower, Celery's monitoring UI")
@@ -16,6 +14,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from jobs.queue import make_celery
 
-    app = make_celery(get_settings())
+    app = make_celery(args.settings)
     app.start(["flower", f"--port={args.port}"])
     return 0

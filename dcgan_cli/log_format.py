@@ -1,14 +1,14 @@
 """Log output of the dcgan processes: JSON lines for the services, plain text otherwise.
 
-``DCGAN_LOG_FORMAT`` (``json`` or ``text``) overrides the default. JSON lines carry the time,
-level, logger, process, message and, in the worker, the id of the job being run.
+The settings' ``log_format`` (``DCGAN_LOG_FORMAT``: ``json`` or ``text``) overrides the
+default. JSON lines carry the time, level, logger, process, message and, in the worker, the id
+of the job being run.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from datetime import UTC, datetime
 
@@ -39,8 +39,7 @@ class TextFormatter(logging.Formatter):
         return f"[job {job_id}] {text}" if job_id else text
 
 
-def configure_logging(default_format: str = "text", level: int = logging.INFO) -> None:
-    chosen = os.environ.get("DCGAN_LOG_FORMAT", default_format).lower()
+def configure_logging(chosen: str = "text", level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(JobIdFilter())
     handler.setFormatter(JsonFormatter() if chosen == "json" else TextFormatter("%(message)s"))

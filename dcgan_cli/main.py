@@ -6,6 +6,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from dcgan_cli import (
     classifier_command,
     data_command,
@@ -20,6 +22,7 @@ from dcgan_cli import (
 )
 from dcgan_cli.errors import USER_ERRORS, CommandError
 from dcgan_cli.log_format import configure_logging
+from jobs.settings import Settings
 
 COMMANDS = [
     data_command,
@@ -51,7 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    configure_logging("json" if args.command in JSON_LOG_COMMANDS else "text")
+    try:
+        # the process's one settings object: the API's (serve, up) or the shared ones
+        args.settings = getattr(args, "settings_type", Settings)()
+    except ValidationError as error:
+        parser.exit(2, f"dcgan {args.command}: error: invalid settings: {_first(error)}\n")
+    default_format = "json" if args.command in JSON_LOG_COMMANDS else "text"
+    configure_logging(args.settings.log_format or default_format)
     try:
         return int(args.run(args) or 0)
     except CommandError as error:
@@ -60,6 +69,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.exit(1, f"dcgan {args.command}: error: {error}\n")
     except KeyboardInterrupt:
         parser.exit(130, f"dcgan {args.command}: interrupted\n")
+
+
+def _first(error: ValidationError) -> str:
+    problem = error.errors()[0]
+    where = ".".join(str(part) for part in problem["loc"])
+    return f"{where}: {problem['msg']}"
 
 
 if __name__ == "__main__":

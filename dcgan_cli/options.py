@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from shared_models.config import DATASETS
-
-
-def default_data_dir() -> Path:
-    return Path(os.environ.get("DCGAN_DATA_DIR") or "data")
 
 
 def add_data_options(
@@ -35,7 +30,7 @@ def add_data_dir_option(parser: argparse.ArgumentParser) -> None:
 
 
 def data_dir(args: argparse.Namespace) -> Path:
-    return args.data_dir or default_data_dir()
+    return args.data_dir or args.settings.data_dir
 
 
 def positive_int(text: str) -> int:

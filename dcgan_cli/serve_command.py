@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from dcgan_cli.options import positive_int
+from service.settings import ServiceSettings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,15 +16,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--graceful-timeout", type=positive_int, default=30,
         help="seconds in-flight requests get to finish on SIGTERM (30)",
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, settings_type=ServiceSettings)
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from service.app import create_app
+
     uvicorn.run(
-        "service.app:create_app",
-        factory=True,
+        create_app(args.settings),
         host=args.host,
         port=args.port,
         timeout_graceful_shutdown=args.graceful_timeout,

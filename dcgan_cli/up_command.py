@@ -21,6 +21,7 @@ import httpx
 from dcgan_cli.options import positive_int
 from jobs.spec import QUICKSTART
 from jobs.states import ACTIVE, JobState
+from service.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-quickstart", action="store_true", help="do not submit the quick-start job"
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, settings_type=ServiceSettings)
 
 
 def spawn(*args: str) -> subprocess.Popen:
@@ -61,14 +62,13 @@ def wait_ready(url: str, api: subprocess.Popen, timeout_s: float = 120) -> None:
     raise RuntimeError(f"the API did not become ready at {url} within {timeout_s:.0f}s")
 
 
-def submit_quickstart(url: str) -> str | None:
+def submit_quickstart(url: str, token: str | None) -> str | None:
     """Submit the quick-start job when there is no model and nothing is training."""
     if httpx.get(f"{url}/models", timeout=10).json()["models"]:
         return None
     jobs = httpx.get(f"{url}/jobs", timeout=10).json()["jobs"]
     if any(JobState(job["state"]) in ACTIVE for job in jobs):
         return None
-    token = os.environ.get("DCGAN_API_TOKEN")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     reply = httpx.post(
         f"{url}/jobs", json=QUICKSTART.model_dump(exclude_none=True), headers=headers, timeout=30
@@ -92,7 +92,8 @@ def stop(process: subprocess.Popen, name: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     url = f"http://{args.host}:{args.port}"
-    mode = "Redis at " + os.environ["REDIS_URL"] if os.environ.get("REDIS_URL") else (
+    settings: ServiceSettings = args.settings
+    mode = f"Redis at {settings.redis_url}" if settings.redis_url else (
         "the embedded SQLite broker (no REDIS_URL)"
     )
     log.info("starting the API and a worker on %s", mode)
@@ -105,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, terminate)
     try:
         wait_ready(url, api)
-        job = None if args.no_quickstart else submit_quickstart(url)
+        token = settings.api_token.get_secret_value() if settings.api_token else None
+        job = None if args.no_quickstart else submit_quickstart(url, token)
         lines = [
             f"dashboard:  {url}/",
             f"API docs:   {url}/docs",

@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 from dcgan_cli.errors import CommandError
-from jobs.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from jobs.bootstrap import prepare_shared_state
     from worker.app import create_worker_app
 
-    settings = get_settings()
+    settings = args.settings
     try:
         settings.check_worker_limits()
     except ValueError as error:
@@ -85,7 +84,7 @@ def run_ping(args: argparse.Namespace) -> int:
     from jobs.queue import make_celery
     from worker.local_names import LocalWorkerNames
 
-    settings = get_settings()
+    settings = args.settings
     app = make_celery(settings)
     suffix = f"@{socket.gethostname()}"
     local = [name for name in LocalWorkerNames(settings.runs_dir).names() if name.endswith(suffix)]

@@ -28,11 +28,10 @@ from urllib.parse import urlparse
 import fsspec
 from fsspec import AbstractFileSystem
 
-from shared_models.verified_files import fsync_dir, temp_path
+from shared_models.verified_files import atomic_replace
 
 log = logging.getLogger(__name__)
 
-_Writer = Callable[[Path], object]  # fills a (temporary) file
 
 # Files of at least twice this size go up as a multipart upload of parts this size, sent
 # concurrently; smaller ones (a checkpoint of the full-size networks is 97-124 MB) in one PUT,
@@ -114,13 +113,13 @@ class ArtifactStore:
             target = self._local(key)
             if target.exists() and os.path.samefile(local, target):
                 return
-            _atomic_local(target, lambda temp: shutil.copyfile(local, temp))
+            atomic_replace(target, lambda temp: shutil.copyfile(local, temp))
             return
         self.fs.put_file(str(local), self._path(key), chunksize=UPLOAD_PART_BYTES)
 
     def put_bytes(self, data: bytes, key: str) -> None:
         if self.local:
-            _atomic_local(self._local(key), lambda temp: temp.write_bytes(data))
+            atomic_replace(self._local(key), lambda temp: temp.write_bytes(data))
             return
         self.fs.pipe_file(self._path(key), data, chunksize=UPLOAD_PART_BYTES)
 
@@ -145,10 +144,10 @@ class ArtifactStore:
                 raise FileNotFoundError(f"{self.url}: no {key}")
             if local.exists() and os.path.samefile(source, local):
                 return
-            _atomic_local(local, lambda temp: shutil.copyfile(source, temp))
+            atomic_replace(local, lambda temp: shutil.copyfile(source, temp))
             return
         path = self._path(key)
-        _atomic_local(local, lambda temp: self.fs.get_file(path, str(temp)))
+        atomic_replace(local, lambda temp: self.fs.get_file(path, str(temp)))
 
     def get_bytes(self, key: str) -> bytes:
         try:
@@ -214,21 +213,6 @@ def s3_options() -> dict[str, Any]:
 
 def aws_region() -> str | None:
     return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
-
-
-def _atomic_local(target: Path, write: _Writer) -> None:
-    """Have ``write`` fill a temporary file beside ``target``, fsync it, rename it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temp = temp_path(target)
-    try:
-        write(temp)
-        with open(temp, "rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    fsync_dir(target.parent)
 
 
 def _is_temporary(name: str) -> bool:

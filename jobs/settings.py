@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,8 @@ class Settings(BaseSettings):
     store_url_setting: str | None = Field(None, validation_alias="DCGAN_STORE_URL")
     queue: str = Field("dcgan", validation_alias="DCGAN_QUEUE", pattern=r"^[A-Za-z0-9_.-]+$")
     device: str | None = Field(None, validation_alias="DCGAN_DEVICE")
+    # None: JSON lines for the long-running services (serve, worker), plain text otherwise
+    log_format: Literal["json", "text"] | None = Field(None, validation_alias="DCGAN_LOG_FORMAT")
 
     # Long GPU jobs: the broker must not hand a running job to another worker while it runs.
     max_job_seconds: int = Field(24 * HOUR, validation_alias="DCGAN_MAX_JOB_SECONDS", gt=0)

@@ -17,12 +17,12 @@ from jobs.job_store import JobStore
 from jobs.model_records import ModelRecords
 from jobs.queue import make_celery
 from service.batching import RenderBatcher
+from service.body_limit import BodySizeLimit
 from service.errors import install_error_handlers
-from service.limits import BodySizeLimit
 from service.metrics import LatencyMiddleware, Metrics
 from service.model_loader import ModelLoader
 from service.model_registry import ModelRegistry
-from service.rendering import RenderGate
+from service.render_gate import RenderGate
 from service.routes import dashboard, generate, health, jobs, losses, metrics, models
 from service.settings import ServiceSettings, get_service_settings
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.settings import ServiceSettings
+from service.deps import SettingsDep
 
 _bearer = HTTPBearer(auto_error=False, description="DCGAN_API_TOKEN, when one is configured")
 
 
 def require_token(
-    request: Request,
+    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> None:
-    settings: ServiceSettings = request.app.state.settings
     if settings.api_token is None:
         return
     if credentials is None:

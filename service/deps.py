@@ -10,8 +10,9 @@ from fastapi import Depends, Request
 from jobs.job_store import JobStore
 from jobs.model_records import ModelRecords
 from service.batching import RenderBatcher
+from service.metrics import Metrics
 from service.model_registry import ModelRegistry
-from service.rendering import RenderGate
+from service.render_gate import RenderGate
 from service.settings import ServiceSettings
 
 
@@ -43,6 +44,10 @@ def get_celery(request: Request) -> Celery:
     return request.app.state.celery
 
 
+def get_metrics(request: Request) -> Metrics:
+    return request.app.state.metrics
+
+
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 ModelsDep = Annotated[ModelRecords, Depends(get_models)]
@@ -50,3 +55,4 @@ RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 GateDep = Annotated[RenderGate, Depends(get_gate)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 BatcherDep = Annotated[RenderBatcher, Depends(get_batcher)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

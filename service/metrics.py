@@ -20,7 +20,7 @@ from jobs.job_store import JobStore
 from jobs.states import JobState
 from service.batching import RenderBatcher
 from service.model_registry import ModelRegistry
-from service.rendering import RenderGate
+from service.render_gate import RenderGate
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -142,11 +142,17 @@ def temp_path(path: Path) -> Path:
 
 def atomic_write(path: Path, payload: bytes) -> None:
     """Write bytes under a temporary name, fsync, rename over ``path``, fsync the folder."""
+    atomic_replace(path, lambda temp: temp.write_bytes(payload))
+
+
+def atomic_replace(path: Path, fill: Callable[[Path], object]) -> None:
+    """Have ``fill`` write a temporary file beside ``path``, fsync it, rename it over ``path``
+    and fsync the folder: readers see the old file or the whole new one, never a part."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     temp = temp_path(path)
     try:
-        with open(temp, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
+        fill(temp)
+        with open(temp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(temp, path)
     except BaseException:

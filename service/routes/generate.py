@@ -12,7 +12,7 @@ from service.batching import RenderBatcher
 from service.deps import BatcherDep, GateDep, RegistryDep
 from service.model_loader import InvalidModel, LoadedModel
 from service.model_registry import ModelNotFound, ModelRegistry
-from service.rendering import RenderGate
+from service.render_gate import RenderGate
 from service.schemas import Problem
 from shared_models.config import MAX_SEED
 from shared_models.grids import grid_png

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import anyio.to_thread
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 
+from service.deps import MetricsDep
 from service.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    payload = await anyio.to_thread.run_sync(request.app.state.metrics.exposition)
+async def metrics(registry: MetricsDep) -> Response:
+    payload = await anyio.to_thread.run_sync(registry.exposition)
     return Response(payload, media_type=CONTENT_TYPE)

@@ -1,7 +1,6 @@
 import uuid
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from service.app import create_app
@@ -10,14 +9,13 @@ from shared_models.training import TrainResult
 from tests.conftest import TINY_D, TINY_G, tiny_train_config
 from tests.support.runs import train_published
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
 
 def make_settings(tmp_path, **overrides) -> ServiceSettings:
+    """The service's settings on tmp folders: the embedded broker and database, the runs folder
+    as the store — real, and nothing shared with another test."""
     values = {
         "DCGAN_RUNS_DIR": tmp_path / "runs",
         "DCGAN_DATA_DIR": tmp_path / "data",
-        "REDIS_URL": REDIS_URL,
         "DCGAN_QUEUE": f"test-{uuid.uuid4().hex[:12]}",
         "DCGAN_RELOAD_INTERVAL_SECONDS": 0.2,
         **overrides,
@@ -35,9 +33,7 @@ def train_run(settings, name, mnist_small, iterations=2, generator_config=TINY_G
 
 @pytest.fixture
 def settings(tmp_path) -> ServiceSettings:
-    settings = make_settings(tmp_path)
-    yield settings
-    redis.Redis.from_url(REDIS_URL).delete(settings.queue)
+    return make_settings(tmp_path)
 
 
 @pytest.fixture

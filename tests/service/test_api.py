@@ -31,7 +31,9 @@ def test_generate_without_a_model_says_how_to_train_one(client):
     reply = client.get("/generate")
     assert reply.status_code == 503
     assert "POST /jobs" in reply.json()["detail"]
-    assert client.get("/readyz").json() == {"status": "ready", "model": None, "broker": "redis"}
+    assert client.get("/readyz").json() == {
+        "status": "ready", "model": None, "broker": "embedded (SQLite)",
+    }
 
 
 def test_a_checkpoint_written_while_running_is_picked_up_and_served(client, settings, mnist_small):

@@ -22,7 +22,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import redis
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -34,7 +33,7 @@ from jobs.job_store import JobStore
 from jobs.states import JobState
 from service.app import create_app
 from service.settings import ServiceSettings
-from tests.service.conftest import REDIS_URL, make_settings, train_run
+from tests.service.conftest import make_settings, train_run
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +114,6 @@ def fuzz_app(tmp_path_factory, mnist_small):
     finally:
         shutdown_lifespans()  # schemathesis starts the app's lifespan on the first request
         APP.app, APP.known_jobs = None, []
-        redis.Redis.from_url(REDIS_URL).delete(app_settings.queue)
 
 
 schema = load_schema(TOKEN)

@@ -11,12 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import anyio
-import redis
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.rendering import RenderGate
-from tests.service.conftest import REDIS_URL, make_settings, train_run
+from service.render_gate import RenderGate
+from tests.service.conftest import make_settings, train_run
 from tests.service.test_api import wait_served
 
 
@@ -46,25 +45,22 @@ def test_generate_sheds_load_beyond_the_render_and_queue_limits(tmp_path, mnist_
         tmp_path, DCGAN_MAX_CONCURRENT_RENDERS=2, DCGAN_MAX_QUEUED_RENDERS=1
     )
     train_run(settings, "run", mnist_small)
-    try:
-        with TestClient(create_app(settings)) as client, ThreadPoolExecutor(1) as pool:
-            wait_served(client, "run:2")
-            gate = client.app.state.gate  # type: ignore[attr-defined]
+    with TestClient(create_app(settings)) as client, ThreadPoolExecutor(1) as pool:
+        wait_served(client, "run:2")
+        gate = client.app.state.gate  # type: ignore[attr-defined]
 
-            with places_taken(client, 3):  # two render places busy, the one queue place too
-                assert (gate.in_flight, gate.waiting) == (2, 1)
-                # in a thread: a request queued instead of shed would wait for the holders
-                asked = pool.submit(client.get, "/generate", params={"n": 4, "seed": 1})
-                shed = asked.result(timeout=10)
-                assert shed.status_code == 429
-                assert int(shed.headers["Retry-After"]) >= 1
-                assert "retry in" in shed.json()["detail"]
-                metrics = client.get("/metrics").text
-                assert "dcgan_renders_in_flight 2.0" in metrics
-                assert "dcgan_renders_waiting 1.0" in metrics
+        with places_taken(client, 3):  # two render places busy, the one queue place too
+            assert (gate.in_flight, gate.waiting) == (2, 1)
+            # in a thread: a request queued instead of shed would wait for the holders
+            asked = pool.submit(client.get, "/generate", params={"n": 4, "seed": 1})
+            shed = asked.result(timeout=10)
+            assert shed.status_code == 429
+            assert int(shed.headers["Retry-After"]) >= 1
+            assert "retry in" in shed.json()["detail"]
+            metrics = client.get("/metrics").text
+            assert "dcgan_renders_in_flight 2.0" in metrics
+            assert "dcgan_renders_waiting 1.0" in metrics
 
-            assert (gate.in_flight, gate.waiting) == (0, 0)  # every place given back
-            served = client.get("/generate", params={"n": 4, "seed": 1})
-            assert served.status_code == 200 and served.headers["content-type"] == "image/png"
-    finally:
-        redis.Redis.from_url(REDIS_URL).delete(settings.queue)
+        assert (gate.in_flight, gate.waiting) == (0, 0)  # every place given back
+        served = client.get("/generate", params={"n": 4, "seed": 1})
+        assert served.status_code == 200 and served.headers["content-type"] == "image/png"
