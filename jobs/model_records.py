@@ -1,12 +1,15 @@
 """The models table: one row per stored checkpoint and the serving artifact made from it.
 
 A row is written after its objects are in the artifact store and deleted before them, so a
-reader that finds a row finds its files. ``preferred()`` is what the API serves from: finals
-first, newest first, read from one index so its cost stays flat as checkpoints pile up.
+reader that finds a row finds its files. The serving policy (``service.serving_policy``) reads
+``promotable()`` and ``preferred()``: one data set's models, finals first, newest first, read
+from one index so their cost stays flat as checkpoints pile up. The two scores the policy's
+gate compares are copied out of ``metrics`` into columns of their own when metrics are written.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +18,29 @@ from sqlalchemy import ColumnElement, Engine, RowMapping, Select, delete, func, 
 from jobs.database import db_now, reading, upsert
 from jobs.tables import models
 
+SCORE_COLUMNS = ("inception_score", "frechet_distance")  # copies of metrics' figures
+NEWEST_FIRST = tuple(
+    column.desc() for column in (models.c.final, models.c.created_at, models.c.step, models.c.id)
+)
 
-def preferred_query(limit: int) -> Select[Any]:
-    """Finals newest first, then the others: the models_preferred index read backwards."""
-    order = (models.c.final, models.c.created_at, models.c.step, models.c.id)
-    return select(models).order_by(*(column.desc() for column in order)).limit(limit)
+
+def preferred_query(limit: int, dataset: str | None = None) -> Select[Any]:
+    """Finals newest first, then the others (of one data set, when given): an index read
+    backwards (models_preferred, or models_by_dataset)."""
+    query = select(models).order_by(*NEWEST_FIRST).limit(limit)
+    return query if dataset is None else query.where(models.c.dataset == dataset)
+
+
+def scores_of(metrics: dict[str, Any] | None) -> dict[str, float | None]:
+    """The gate's columns for a row with these metrics (None: not scored, or not finite)."""
+    found = metrics or {}
+    return {name: _finite(found.get(name)) for name in SCORE_COLUMNS}
+
+
+def _finite(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -43,7 +64,7 @@ class ModelRecord:
 
     @classmethod
     def from_row(cls, row: RowMapping) -> ModelRecord:
-        fields = dict(row)
+        fields = {key: value for key, value in row.items() if key not in SCORE_COLUMNS}
         fields["final"] = bool(fields["final"])
         fields["conditional"] = bool(fields["conditional"])
         return cls(**fields)
@@ -98,6 +119,7 @@ class ModelRecords:
             "sha256": sha256,
             "size": size,
             "metrics": metrics,
+            **scores_of(metrics),
             "created_at": db_now(),
         }
         with self.engine.begin() as db:
@@ -119,11 +141,28 @@ class ModelRecords:
         """The job's checkpoints, step ascending."""
         return self._select(models.c.job_id == job_id, models.c.step)
 
-    def preferred(self, limit: int = 8) -> list[ModelRecord]:
-        """Serving candidates in order: finals newest first, then the others newest first."""
+    def preferred(self, limit: int = 8, dataset: str | None = None) -> list[ModelRecord]:
+        """Finals newest first, then the others newest first (of ``dataset``, when given)."""
         with reading(self.engine) as db:
-            rows = db.execute(preferred_query(limit)).mappings()
+            rows = db.execute(preferred_query(limit, dataset)).mappings()
             return [ModelRecord.from_row(row) for row in rows]
+
+    def promotable(
+        self,
+        dataset: str,
+        min_inception_score: float | None,
+        max_frechet_distance: float | None,
+        limit: int = 8,
+    ) -> list[ModelRecord]:
+        """Final models of ``dataset`` whose scores pass the gate, newest first (a bound that
+        is None is no condition)."""
+        query = preferred_query(limit, dataset).where(models.c.final.is_(True))
+        if min_inception_score is not None:
+            query = query.where(models.c.inception_score >= min_inception_score)
+        if max_frechet_distance is not None:
+            query = query.where(models.c.frechet_distance <= max_frechet_distance)
+        with reading(self.engine) as db:
+            return [ModelRecord.from_row(row) for row in db.execute(query).mappings()]
 
     def page(self, offset: int = 0, limit: int = 100) -> tuple[list[ModelRecord], int]:
         """Newest first, and the number of rows."""
@@ -132,7 +171,11 @@ class ModelRecords:
 
     def set_metrics(self, model_id: str, metrics: dict[str, Any]) -> None:
         with self.engine.begin() as db:
-            db.execute(update(models).where(models.c.id == model_id).values(metrics=metrics))
+            db.execute(
+                update(models)
+                .where(models.c.id == model_id)
+                .values(metrics=metrics, **scores_of(metrics))
+            )
 
     def delete(self, model_id: str) -> None:
         with self.engine.begin() as db:

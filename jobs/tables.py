@@ -74,9 +74,27 @@ models = Table(
     Column("size", BigInteger, nullable=False),
     Column("metrics", JsonText),
     Column("created_at", DOUBLE, nullable=False),
+    # the two scores the serving policy's gate reads, copied from metrics when they arrive
+    Column("inception_score", DOUBLE),
+    Column("frechet_distance", DOUBLE),
     # serving order: finals first, newest first; read backwards by ModelRecords.preferred
     Index("models_preferred", "final", "created_at", "step", "id"),
     Index("models_by_job", "job_id", "step"),
+    # promotion and the provisional choice: one data set's models, finals first, newest first
+    Index("models_by_dataset", "dataset", "final", "created_at", "step", "id"),
+)
+
+# The serving policy's pins, newest last: the newest row says which model is pinned (model_id)
+# or that none is (NULL: promotion decides). Rows are never changed, so they are the history.
+serving_pins = Table(
+    "serving_pins",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_id", Text),  # "JOB:STEP"; NULL: not pinned
+    Column("action", Text, nullable=False),  # pin, unpin, rollback
+    Column("replaced", Text),  # the model served when the row was written
+    Column("note", Text),
+    Column("created_at", DOUBLE, nullable=False),
 )
 
 # Loss history of a job: float32 little-endian, shape (steps, 2) = (D, G) per iteration.

@@ -22,7 +22,8 @@ from jobs.tables import DEFAULT_QUEUE, admission, metadata, models, stopping_wor
 from tests.jobs.legacy import LEGACY_JOBS, make_legacy_database
 from tests.jobs.processes import run_together, upgrade
 
-TABLES = {"alembic_version", "jobs", "models", "job_losses", "stopping_workers", "admission"}
+TABLES = {"alembic_version", "jobs", "models", "job_losses", "stopping_workers", "admission",
+          "serving_pins"}
 
 
 class LegacyCallback:
@@ -61,7 +62,7 @@ def test_an_empty_database_upgrades_to_the_schema_the_queries_use(empty_url, eng
     callback = LegacyCallback()
     upgrade_database(empty_url, callback)
     engine = engine_for(empty_url)
-    assert database_revision(engine) == head_revision() == "0002"
+    assert database_revision(engine) == head_revision() == "0003"
     with engine.connect() as db:
         assert set(inspect(db).get_table_names()) == TABLES
         context = MigrationContext.configure(db, opts={"compare_server_default": True})
@@ -196,3 +197,36 @@ def test_several_processes_upgrading_at_once_all_succeed_and_migrate_once(empty_
 def test_old_jobs_go_to_the_default_queue():
     revision = ScriptDirectory.from_config(alembic_config()).get_revision("0002")
     assert revision.module.LEGACY_QUEUE == DEFAULT_QUEUE == Settings.model_fields["queue"].default
+
+
+def test_the_serving_policy_migration_copies_the_scores_out_of_the_metrics(url, engine_for):
+    engine = engine_for(url)
+    with engine.begin() as db:
+        command.downgrade(alembic_config(db), "0002")
+    row = {
+        "job_id": "j", "iterations": 10, "final": True, "dataset": "mnist",
+        "conditional": False, "ema_decay": 0.0, "checkpoint_key": "j/c.pt",
+        "checkpoint_sha256": "c" * 64, "checkpoint_size": 1, "artifact_key": "j/m",
+        "sha256": "a" * 64, "size": 1, "created_at": 1.0,
+    }
+    with engine.begin() as db:
+        db.execute(text(
+            "INSERT INTO models (id, step, metrics, job_id, iterations, final, dataset, "
+            "conditional, ema_decay, checkpoint_key, checkpoint_sha256, checkpoint_size, "
+            "artifact_key, sha256, size, created_at) VALUES (:id, :step, :metrics, :job_id, "
+            ":iterations, :final, :dataset, :conditional, :ema_decay, :checkpoint_key, "
+            ":checkpoint_sha256, :checkpoint_size, :artifact_key, :sha256, :size, :created_at)"
+        ), [
+            {**row, "id": "j:1", "step": 1,
+             "metrics": '{"inception_score": 6.5, "frechet_distance": 20.25}'},
+            {**row, "id": "j:2", "step": 2, "metrics": '{"step": 2, "error": "no classifier"}'},
+            {**row, "id": "j:3", "step": 3, "metrics": None},
+        ])
+    upgrade_database(url)
+    with reading(engine) as db:
+        scores = db.execute(text(
+            "SELECT id, inception_score, frechet_distance FROM models ORDER BY id"
+        )).all()
+    assert [tuple(score) for score in scores] == [
+        ("j:1", 6.5, 20.25), ("j:2", None, None), ("j:3", None, None)
+    ]

@@ -113,3 +113,34 @@ def test_preferred_reads_one_index_without_sorting(engine):
             plan = " ".join(row[0] for row in db.execute(text(f"EXPLAIN {query}")))
             assert "models_preferred" in plan and "Sort" not in plan
             assert plan.startswith("Limit")
+
+
+def test_promotable_finals_of_one_data_set_pass_the_gate_newest_first(records):
+    good_old = add(records, "a", 10, final=True, metrics={"inception_score": 7.0,
+                                                          "frechet_distance": 20.0})
+    add(records, "b", 10, final=True, metrics={"inception_score": 2.0, "frechet_distance": 90.0})
+    add(records, "c", 10, final=True)  # not scored
+    add(records, "d", 10, metrics={"inception_score": 9.0, "frechet_distance": 5.0})  # rolling
+    add(records, "e", 10, final=True, dataset="fashion-mnist",
+        metrics={"inception_score": 8.0, "frechet_distance": 5.0})
+    scored_later = add(records, "f", 10, final=True)
+    records.set_metrics(scored_later.id, {"inception_score": 6.0, "frechet_distance": 30.0,
+                                          "per_class_accuracy": [0.9]})
+    assert [r.id for r in records.promotable("mnist", 5.0, 40.0)] == ["f:10", "a:10"]
+    assert [r.id for r in records.promotable("mnist", 6.5, None)] == [good_old.id]
+    assert [r.id for r in records.promotable("mnist", None, 25.0)] == [good_old.id]
+    assert [r.id for r in records.promotable("mnist", None, None)] == ["f:10", "c:10", "b:10",
+                                                                        "a:10"]
+    assert [r.id for r in records.promotable("fashion-mnist", 5.0, 40.0)] == ["e:10"]
+    assert records.get(scored_later.id).metrics["per_class_accuracy"] == [0.9]
+    # a score that is not a finite number is no score
+    records.set_metrics(good_old.id, {"inception_score": float("nan"), "frechet_distance": 1.0})
+    assert [r.id for r in records.promotable("mnist", 5.0, 40.0)] == ["f:10"]
+
+
+def test_preferred_of_one_data_set(records):
+    add(records, "a", 1, final=True)
+    add(records, "b", 1, dataset="fashion-mnist")
+    add(records, "c", 1)
+    assert [r.id for r in records.preferred(dataset="mnist")] == ["a:1", "c:1"]
+    assert [r.id for r in records.preferred(dataset="fashion-mnist")] == ["b:1"]
