@@ -22,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 HOUR = 3600
@@ -61,6 +61,21 @@ class Settings(BaseSettings):
 
     # each checkpoint is scored on this many samples (0: not at all)
     eval_samples: int = Field(1000, validation_alias="DCGAN_EVAL_SAMPLES", ge=0, le=60_000)
+
+    # Retention: finished jobs lose their rolling checkpoints, and the finished jobs beyond
+    # the newest this many lose their models too (the served and pinned ones never); unset
+    # or empty: keep everything.
+    keep_finished_jobs: int | None = Field(
+        20, validation_alias="DCGAN_KEEP_FINISHED_JOBS", ge=1
+    )
+    retention_interval_seconds: float = Field(
+        60.0, validation_alias="DCGAN_RETENTION_INTERVAL_SECONDS", gt=0
+    )
+
+    @field_validator("keep_finished_jobs", mode="before")
+    @classmethod
+    def _empty_means_keep_everything(cls, value: object) -> object:
+        return None if value == "" else value
 
     @property
     def embedded(self) -> bool:

@@ -24,3 +24,14 @@ def test_a_visibility_timeout_shorter_than_a_job_is_refused(monkeypatch):
     monkeypatch.setenv("DCGAN_VISIBILITY_TIMEOUT_SECONDS", "3600")
     with pytest.raises(ValueError, match="must be longer than DCGAN_MAX_JOB_SECONDS"):
         Settings().check_worker_limits()
+
+
+def test_retention_keeps_twenty_finished_jobs_unless_told_otherwise(monkeypatch):
+    assert Settings().keep_finished_jobs == 20
+    monkeypatch.setenv("DCGAN_KEEP_FINISHED_JOBS", "3")
+    assert Settings().keep_finished_jobs == 3
+    monkeypatch.setenv("DCGAN_KEEP_FINISHED_JOBS", "")
+    assert Settings().keep_finished_jobs is None  # keep everything
+    monkeypatch.setenv("DCGAN_KEEP_FINISHED_JOBS", "0")
+    with pytest.raises(ValueError):
+        Settings()

@@ -1,0 +1,144 @@
+"""Removing what finished jobs stored: one job on request, and retention's periodic pruning.
+
+Rows go first, in one transaction, then the objects in the artifact store, so no reader ever
+finds a row whose files are gone (the order the worker prunes a running job's rolling
+checkpoints in). Whoever deleted a row deletes its objects: two API replicas pruning at the
+same moment never both work on one model. The pinned model is never removed, nor any model
+the caller names as protected (the served one).
+
+Retention keeps, of each finished job, its model (the final checkpoint, or the newest one of
+a job that ended without one) and drops its rolling checkpoints; of finished jobs beyond the
+newest ``keep_jobs`` (by finish time) it drops the models too. Job records and loss curves
+stay: they are small, and the history of what ran.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Engine, delete, select
+
+from jobs.artifact_store import ArtifactStore
+from jobs.model_records import ModelRecord
+from jobs.publishing import artifact_keys, manifest_key
+from jobs.states import TERMINAL
+from jobs.tables import job_losses, jobs, models, serving_pins
+
+log = logging.getLogger(__name__)
+
+FINISHED = sorted(state.value for state in TERMINAL)
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+class JobInUse(RuntimeError):
+    """The job cannot be deleted now: it is not finished, or its model is served or pinned."""
+
+
+@dataclass(frozen=True)
+class Removed:
+    job_id: str
+    models: list[ModelRecord]
+    objects: int  # store objects deleted
+
+
+def remove_job(
+    engine: Engine, store: ArtifactStore, job_id: str, protected: Collection[str] = ()
+) -> Removed:
+    """Delete a finished job: its record, loss curve and models rows, then its objects."""
+    with engine.begin() as db:
+        state = db.execute(select(jobs.c.state).where(jobs.c.id == job_id)).scalar()
+        if state is None:
+            raise JobNotFound(f"no job with id {job_id!r}")
+        if state not in FINISHED:
+            raise JobInUse(
+                f"job {job_id} is {state}: cancel it first (POST /jobs/{job_id}/cancel) and "
+                "delete it once it has stopped"
+            )
+        own = [row.id for row in db.execute(select(models.c.id).where(models.c.job_id == job_id))]
+        pinned = _pinned(db)
+        for model_id in own:
+            if model_id == pinned:
+                raise JobInUse(f"its model {model_id} is pinned: unpin it or pin another first")
+            if model_id in protected:
+                raise JobInUse(
+                    f"its model {model_id} is being served: pin another model first"
+                )
+        rows = _delete_models(db, models.c.job_id == job_id)
+        db.execute(delete(job_losses).where(job_losses.c.job_id == job_id))
+        db.execute(delete(jobs).where(jobs.c.id == job_id))
+    keys = store.list(job_id)
+    store.delete(*keys)
+    folder = store.local_path(job_id)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+    log.info("deleted job %s: %d models, %d stored objects", job_id, len(rows), len(keys))
+    return Removed(job_id, rows, len(keys))
+
+
+def prune_finished(
+    engine: Engine, store: ArtifactStore, keep_jobs: int, protected: Collection[str] = ()
+) -> list[ModelRecord]:
+    """Retention: drop finished jobs' rolling checkpoints, and every model of the finished
+    jobs beyond the newest ``keep_jobs``; the models deleted."""
+    with engine.begin() as db:
+        newest_first = db.execute(
+            select(jobs.c.id)
+            .where(jobs.c.state.in_(FINISHED))
+            .order_by(jobs.c.finished_at.desc(), jobs.c.id)
+        ).scalars().all()
+        kept = set(newest_first[:keep_jobs])
+        rows = db.execute(
+            select(models.c.id, models.c.job_id, models.c.step, models.c.final)
+            .where(models.c.job_id.in_(select(jobs.c.id).where(jobs.c.state.in_(FINISHED))))
+        ).all()
+        keep = {model_id for model_id in _job_models(rows) if _job_of(model_id) in kept}
+        spared = keep | set(protected) | {_pinned(db)}
+        doomed = [row.id for row in rows if row.id not in spared]
+        deleted = _delete_models(db, models.c.id.in_(doomed)) if doomed else []
+    delete_objects(store, deleted)
+    if deleted:
+        log.info("retention: dropped %d models of finished jobs (%s)", len(deleted),
+                 ", ".join(record.id for record in deleted[:10]))
+    return deleted
+
+
+def delete_objects(store: ArtifactStore, records: Iterable[ModelRecord]) -> None:
+    """The store objects of models whose rows are gone."""
+    for record in records:
+        store.delete(record.checkpoint_key, manifest_key(record.checkpoint_key),
+                     *artifact_keys(record.artifact_key))
+        folder = store.local_path(record.artifact_key)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _job_models(rows: Iterable[Any]) -> set[str]:
+    """Each job's model: its final checkpoint, else its newest."""
+    best: dict[str, tuple[bool, int, str]] = {}
+    for row in rows:
+        candidate = (bool(row.final), row.step, row.id)
+        if row.job_id not in best or candidate > best[row.job_id]:
+            best[row.job_id] = candidate
+    return {model_id for _, _, model_id in best.values()}
+
+
+def _job_of(model_id: str) -> str:
+    return model_id.rsplit(":", 1)[0]
+
+
+def _pinned(db: Connection) -> str | None:
+    newest = select(serving_pins.c.model_id).order_by(serving_pins.c.id.desc()).limit(1)
+    return db.execute(newest).scalar()
+
+
+def _delete_models(db: Connection, where: ColumnElement[bool]) -> list[ModelRecord]:
+    deleted = db.execute(delete(models).where(where).returning(*models.c))
+    return [ModelRecord.from_row(row) for row in deleted.mappings()]
+
