@@ -2,9 +2,17 @@
 
 The API and the recovery pass publish by task name (``TRAIN_TASK``), so neither needs the
 training code; the worker registers the task on its own app (``worker.app``).
+
+Each publication's Celery task id is the job id and a suffix of its own (``JOB-1a2b3c4d``), so
+Flower and the job API name the same thing, and revoking one delivery (Flower can) does not
+drop the deliveries recovery publishes later. Nothing reads task results (the job records are
+the state), so none are stored. With Redis the workers send task events and the publisher a
+task-sent event, so Flower shows every job; the embedded broker has no event channel.
 """
 
 from __future__ import annotations
+
+import secrets
 
 from celery import Celery
 
@@ -15,7 +23,7 @@ TRAIN_TASK = "dcgan.train"
 
 
 def make_celery(settings: Settings) -> Celery:
-    app = Celery("dcgan", broker=settings.broker_url, backend=settings.result_backend)
+    app = Celery("dcgan", broker=settings.broker_url)
     # Redis hands an unacknowledged message to another worker after this timeout, so it must
     # outlast the longest job. (The SQLite transport has no such timeout: it passes transport
     # options to SQLAlchemy's create_engine, which rejects this one.)
@@ -27,7 +35,9 @@ def make_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
-        result_expires=7 * 24 * 3600,
+        task_ignore_result=True,
+        worker_send_task_events=not settings.embedded,
+        task_send_sent_event=not settings.embedded,
         # a job is acknowledged only when it is over, so a lost worker's job is redelivered
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -35,7 +45,6 @@ def make_celery(settings: Settings) -> Celery:
         worker_concurrency=1,
         worker_prefetch_multiplier=1,
         broker_transport_options=visibility,
-        result_backend_transport_options=visibility,
         broker_connection_retry_on_startup=True,
         worker_cancel_long_running_tasks_on_connection_loss=False,
         task_publish_retry_policy={
@@ -47,7 +56,15 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def enqueue(app: Celery, store: JobStore, job: JobRecord) -> None:
-    """Publish the job's message on the job's own queue; raises when the broker is down."""
-    app.send_task(TRAIN_TASK, args=[job.id], queue=job.queue)
+def task_id(job_id: str) -> str:
+    """A new publication's Celery task id: the job's id and a suffix of its own."""
+    return f"{job_id}-{secrets.token_hex(4)}"
+
+
+def enqueue(app: Celery, store: JobStore, job: JobRecord) -> str:
+    """Publish the job's message on the job's own queue; raises when the broker is down.
+    Returns the publication's task id."""
+    published = task_id(job.id)
+    app.send_task(TRAIN_TASK, args=[job.id], queue=job.queue, task_id=published)
     store.mark_enqueued(job.id)
+    return published

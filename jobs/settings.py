@@ -2,8 +2,9 @@
 
 Every piece of state that outlives a process has one URL here:
 
-- ``REDIS_URL``: the Celery broker. Unset means the embedded mode: the broker and result
-  backend become SQLite files under ``DCGAN_DATA_DIR``, so one machine needs no server.
+- ``REDIS_URL``: the Celery broker. Unset means the embedded mode: the broker becomes a SQLite
+  file under ``DCGAN_DATA_DIR``, so one machine needs no server. (Task results are not kept:
+  the job records are the state.)
 - ``DCGAN_DATABASE_URL``: job records and the models table (SQLAlchemy URL). Default: the
   embedded SQLite file ``$DCGAN_RUNS_DIR/jobs.sqlite3`` (one machine);
   ``postgresql+psycopg://user:password@host/db`` for many hosts.
@@ -86,12 +87,6 @@ class Settings(BaseSettings):
         if self.redis_url:
             return self.redis_url
         return f"sqla+sqlite:///{(self.data_dir / 'celery-broker.sqlite3').resolve()}"
-
-    @property
-    def result_backend(self) -> str:
-        if self.redis_url:
-            return self.redis_url
-        return f"db+sqlite:///{(self.data_dir / 'celery-results.sqlite3').resolve()}"
 
     @property
     def database_url(self) -> str:

@@ -9,7 +9,6 @@ def test_defaults_and_embedded_urls(monkeypatch, tmp_path):
     settings = Settings()
     assert settings.embedded
     assert settings.broker_url == f"sqla+sqlite:///{tmp_path / 'celery-broker.sqlite3'}"
-    assert settings.result_backend.startswith("db+sqlite:///")
     settings.check_worker_limits()  # the defaults are consistent
 
 
