@@ -38,6 +38,7 @@ from bench.naive import NaiveTrainer
 from shared_models.config import PRECISIONS, DiscriminatorConfig, GeneratorConfig, TrainConfig
 from shared_models.data import ImageData, load_dataset
 from shared_models.training import Trainer, describe_device, pick_device, train
+from shared_models.training.setup import resolve_precision
 from shared_models.training.steps import autocast_dtype
 
 SIZES = (32, 64, 128, 256, 512, 1024)
@@ -172,7 +173,7 @@ def compare(args: argparse.Namespace, data: ImageData, device: torch.device) -> 
     timings = interleaved(trainers, args.repeats, args.iterations_per_repeat, device)
     others = load.share()
     peak = max(peak_before, peak_gflops(device))
-    project_dtype = autocast_dtype(args.precision, device)
+    project_dtype = autocast_dtype(resolve_precision(args.precision, device, args.compile))
     project_peak = peak if project_dtype is None else peak_gflops(device, project_dtype)
     naive, project = timings["naive"], timings["project"]
     ratios = [

@@ -4,6 +4,7 @@ worker-ping``: whether a worker on this host answers (the compose healthcheck)."
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import socket
@@ -48,8 +49,35 @@ def ensure_classifier() -> None:
                     done.returncode)
 
 
+PROBE = (
+    "import dataclasses, json, sys\n"
+    "from shared_models.training.device import check_device\n"
+    "print(json.dumps(dataclasses.asdict(check_device(sys.argv[1] or None))))\n"
+)
+
+
+def check_training_device(requested: str | None) -> str:
+    """The device jobs will train on; a CommandError when DCGAN_DEVICE names one that cannot
+    run. Checked in a child process: the worker's own process forks its pool and must not
+    have initialised CUDA."""
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, requested or ""], capture_output=True, text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise CommandError(f"could not check the training device: {done.stderr.strip()}")
+    check = json.loads(done.stdout.strip().splitlines()[-1])
+    if not check["usable"]:
+        raise CommandError(f"DCGAN_DEVICE={requested}: {check['description']}")
+    if check["note"]:
+        log.warning("training on the CPU: %s", check["note"])
+    log.info("jobs train on %s", check["description"])
+    return str(check["device"])
+
+
 def run(args: argparse.Namespace) -> int:
     from jobs.bootstrap import prepare_shared_state
+    from shared_models.training.setup import use_compile_cache
     from worker.app import create_worker_app
 
     settings = args.settings
@@ -57,9 +85,11 @@ def run(args: argparse.Namespace) -> int:
         settings.check_worker_limits()
     except ValueError as error:
         raise CommandError(str(error)) from error
+    check_training_device(settings.device)
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     prepare_shared_state(settings)
+    use_compile_cache(settings.data_dir)
     if settings.eval_samples:
         ensure_classifier()
     app = create_worker_app(settings)

@@ -20,6 +20,7 @@ from shared_models.config import (
     DatasetName,
     DiscriminatorConfig,
     GeneratorConfig,
+    Precision,
     TrainConfig,
     bounds_of,
 )
@@ -71,6 +72,13 @@ class JobSpec(BaseModel):
         False, description="train a class-conditional generator (labels fed to both networks)"
     )
     ema_decay: float = from_train_config("ema_decay", allow_inf_nan=False)
+    precision: Precision = from_train_config(
+        "precision",
+        description="the networks' arithmetic: auto (the fastest setup for the device: float32 "
+        "on the CPU; on CUDA float32 with TF32 matmuls, or bfloat16 when compiled), float32, "
+        "bfloat16",
+    )
+    compile: bool = from_train_config("compile")
 
     @field_validator("iterations", "batch_size", "seed", "k", "checkpoint_every", mode="before")
     @classmethod
@@ -110,6 +118,8 @@ class JobSpec(BaseModel):
             dataset=self.dataset,
             checkpoint_every=self.checkpoint_interval,
             ema_decay=self.ema_decay,
+            precision=self.precision,
+            compile=self.compile,
         )
 
     def network_configs(self) -> tuple[GeneratorConfig, DiscriminatorConfig]:

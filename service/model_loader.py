@@ -25,7 +25,7 @@ import torch
 from jobs.artifact_store import ArtifactStore
 from jobs.model_records import ModelRecord
 from shared_models.networks import Generator
-from shared_models.noise import seeded_noise
+from shared_models.sampling import grid_inputs, outputs
 from shared_models.serving_artifact import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -133,12 +133,8 @@ class ModelLoader:
             generator, _ = load_serving_generator(
                 folder, self.device, expected_sha256=record.sha256
             )
-        with torch.no_grad():
-            z = seeded_noise(2, generator.config.nz, 0).to(self.device)
-            classes = generator.config.num_classes
-            labels = torch.arange(2, device=self.device) % classes if classes else None
-            if not torch.isfinite(generator(z, labels)).all():
-                raise InvalidModel("test forward pass gave non-finite values")
+        if not torch.isfinite(outputs(generator, grid_inputs(generator, 2, seed=0))).all():
+            raise InvalidModel("test forward pass gave non-finite values")
         return generator
 
     def _local_folder(self, record: ModelRecord) -> Path:

@@ -14,8 +14,10 @@ FAST_ITERATIONS = 5_000
 SLOW_ITERATIONS = 10_000
 DatasetName = Literal["mnist", "fashion-mnist"]
 DATASETS: tuple[str, ...] = get_args(DatasetName)
-# "auto": bfloat16 autocast on CUDA, float32 on the CPU
-PRECISIONS = ("auto", "float32", "bfloat16")
+# What a run asks for; "auto" resolves per device (shared_models.training.setup): float32 on
+# the CPU; on CUDA float32 with TF32 matmuls when eager, bfloat16 autocast when compiled.
+Precision = Literal["auto", "float32", "bfloat16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
 NUM_CLASSES = 10  # both data sets; a conditional model is conditioned on these labels
 
 # CNTK's default variance momentum for Adam is a time constant of 720,000 samples;
@@ -135,7 +137,9 @@ class TrainConfig:
     precision: str = setting(
         "auto", "the networks' arithmetic while training: " + ", ".join(PRECISIONS)
     )
-    compile: bool = setting(False, "torch.compile the training steps (long runs only)")
+    compile: bool = setting(
+        False, "torch.compile the training steps, with CUDA graphs on CUDA (pays for long runs)"
+    )
     ema_decay: float = setting(
         0.0,
         "decay of a moving average of the generator's weights, which sampling then uses "

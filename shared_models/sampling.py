@@ -102,6 +102,17 @@ def generate(
     and label; ``map_blocks`` runs the blocks' forwards (see ``BlockMap``). The generator's
     mode is left as it was and its batch-norm statistics untouched.
     """
+    return to_uint8(outputs(generator, inputs, map_blocks)[:, 0]).cpu()
+
+
+def outputs(
+    generator: Generator, inputs: SampleInputs, map_blocks: BlockMap = map
+) -> torch.Tensor:
+    """``generate``'s float outputs, (n, 1, 28, 28) in [-1, 1], on the generator's device.
+
+    Every tensor that meets the generator's is moved to its device here, once: the inputs
+    are made on the CPU (the same noise whatever the device) and go where the model is.
+    """
     device = next(generator.parameters()).device
     count = inputs.rows
     padding = (-count) % RENDER_BLOCK
@@ -123,7 +134,7 @@ def generate(
         blocks = list(map_blocks(forward, range(0, z.shape[0], RENDER_BLOCK)))
     finally:
         generator.train(was_training)
-    return to_uint8(torch.cat(blocks)[:count, 0]).cpu()
+    return torch.cat(blocks)[:count]
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

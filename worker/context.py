@@ -1,4 +1,5 @@
-"""What one worker process talks to: the database, the artifact store and the scorer.
+"""What one worker process talks to: the database, the artifact store and the scorer
+process.
 
 Everything is opened on first use in the process that uses it. The worker's main process
 forks its pool process; ``after_fork`` drops the database connections the child inherited
@@ -17,7 +18,7 @@ from jobs.database import make_engine
 from jobs.job_store import JobStore
 from jobs.model_records import ModelRecords
 from jobs.settings import Settings
-from worker.checkpoint_eval import CheckpointEvaluator
+from worker.scorer import ScorerProcess
 
 
 class WorkerContext:
@@ -41,8 +42,8 @@ class WorkerContext:
         return ArtifactStore.from_url(self.settings.store_url)
 
     @cached_property
-    def evaluator(self) -> CheckpointEvaluator:
-        return CheckpointEvaluator(self.settings.data_dir.resolve(), self.settings.eval_samples)
+    def scorer(self) -> ScorerProcess:
+        return ScorerProcess(self.settings)
 
     def after_fork(self) -> None:
         if "engine" in self.__dict__:

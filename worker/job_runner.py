@@ -37,7 +37,7 @@ from worker.publisher import CheckpointPublisher
 
 log = logging.getLogger(__name__)
 
-CheckpointHook = Callable[[str, SavedCheckpoint], dict | None]
+CheckpointHook = Callable[[str, SavedCheckpoint], None]
 
 
 @lru_cache(maxsize=4)
@@ -51,8 +51,8 @@ def run_job(
 ) -> str:
     """Run a delivered job to its end; returns the state the job was left in.
 
-    ``on_checkpoint`` (default: the context's scorer) runs after each checkpoint is published;
-    what it returns is merged into the job's progress.
+    ``on_checkpoint`` runs after each checkpoint is published (by default: the checkpoint is
+    handed to the scorer process).
     """
     with job_context(job_id):
         return JobRun(context, job_id, owner, on_checkpoint).run()
@@ -71,7 +71,7 @@ class JobRun:
         self.jobs = context.jobs
         self.job_id = job_id
         self.owner = owner
-        self.on_checkpoint = on_checkpoint if on_checkpoint is not None else context.evaluator
+        self.on_checkpoint = on_checkpoint
         self.publisher = CheckpointPublisher(
             context.store, context.models, context.jobs, self.settings.runs_dir
         )
@@ -123,20 +123,28 @@ class JobRun:
             )
 
         def publish(saved: SavedCheckpoint) -> None:
+            # on the checkpoint writer's thread: training goes on meanwhile
             model = persistently(
                 lambda: self.publisher.publish(self.job_id, saved, config.keep_checkpoints),
                 f"publishing checkpoint {saved.manifest.step}",
             )
-            fields: dict[str, Any] = {"checkpoint_step": saved.manifest.step}
-            scores = self.on_checkpoint(self.job_id, saved) if self.on_checkpoint else None
-            if scores and "metrics" in scores:
-                best_effort(lambda: self.context.models.set_metrics(model.id, scores["metrics"]),
-                            "recording the checkpoint's scores")
-            self._progress(**fields, **(scores or {}))
+            self._progress(checkpoint_step=saved.manifest.step)
+            if self.on_checkpoint is not None:
+                self.on_checkpoint(self.job_id, saved)
+            else:
+                self.context.scorer.submit(self.job_id, model.id)
 
         def started(trainer: Trainer) -> None:
-            log.info("job %s: training on %s from step %d", self.job_id, device, trainer.step)
-            self._progress(step=trainer.step, resumed_from=trainer.step or None)
+            segment = trainer.segment
+            log.info("job %s: training on %s from step %d (%s%s)", self.job_id, device,
+                     trainer.step, segment.precision, ", compiled" if segment.compile else "")
+            self._progress(
+                step=trainer.step,
+                resumed_from=trainer.step or None,
+                precision={"asked": segment.asked_precision, "resolved": segment.precision},
+                compile=segment.compile,
+                segments=[*trainer.earlier_segments, segment.to_dict()],
+            )
 
         hooks = TrainHooks(
             should_stop=monitor.should_stop,

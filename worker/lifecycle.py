@@ -38,6 +38,7 @@ class Lifecycle:
         signals.task_postrun.connect(self.leave_job, weak=False)
         signals.worker_init.connect(self.check_limits, weak=False)
         signals.worker_process_init.connect(self.after_fork, weak=False)
+        signals.worker_process_shutdown.connect(self.stop_scorer, weak=False)
         signals.worker_ready.connect(self.start_recovery, weak=False)
         signals.worker_shutting_down.connect(self.hand_back_running_job, weak=False)
         signals.worker_shutdown.connect(self.clear_stopping_flag, weak=False)
@@ -58,6 +59,11 @@ class Lifecycle:
 
     def after_fork(self, **_: Any) -> None:
         self.context.after_fork()
+
+    def stop_scorer(self, **_: Any) -> None:
+        """The pool process is going: its scorer finishes what it holds and exits."""
+        if "scorer" in self.context.__dict__:
+            self.context.scorer.close()
 
     def start_recovery(self, sender: Any = None, **_: Any) -> None:
         hostname = getattr(sender, "hostname", None)

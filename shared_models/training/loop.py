@@ -17,13 +17,9 @@ from typing import Any
 import torch
 
 from shared_models.checkpoint import (
-    CheckpointError,
     LoadedCheckpoint,
     Manifest,
-    checkpoint_path,
-    prune_checkpoints,
     remove_stale_temp_files,
-    save_checkpoint,
 )
 from shared_models.config import (
     DiscriminatorConfig,
@@ -32,12 +28,17 @@ from shared_models.config import (
     from_dict,
 )
 from shared_models.data.datasets import ImageData
+from shared_models.training.checkpoint_writer import CheckpointWriter
 from shared_models.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
 
 # TrainConfig fields that only steer the run, not the arithmetic: a resumed run may change them.
-RUNTIME_FIELDS = {"iterations", "checkpoint_every", "keep_checkpoints", "log_every"}
+# (precision and compile too: a run resumed on another device may resolve them differently;
+# each session is recorded as a segment of its own)
+RUNTIME_FIELDS = {
+    "iterations", "checkpoint_every", "keep_checkpoints", "log_every", "precision", "compile",
+}
 
 
 class ResumeMismatch(ValueError):
@@ -70,6 +71,8 @@ class TrainResult:
     checkpoint: Path | None
     stopped: bool
     device: str
+    # seconds the training loop waited in each checkpoint save of this session
+    checkpoint_stalls_s: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -172,15 +175,17 @@ def _run(
         rate = done / elapsed if elapsed > 0 else 0.0
         return Progress(trainer.step, config.iterations, rate, d, g)
 
+    def on_written(manifest: Manifest, state: dict[str, Any]) -> None:
+        if hooks.on_checkpoint:
+            hooks.on_checkpoint(SavedCheckpoint(manifest, state))
+
+    writer = CheckpointWriter(run_dir, config.keep_checkpoints, on_written)
+
     def save(final: bool, **extra: object) -> None:
         nonlocal checkpoint, last_saved_step
         trainer.elapsed_s = session_base + time.perf_counter() - started
-        state = trainer.state_dict()
-        manifest = _save(state, run_dir, final, extra)
-        checkpoint, last_saved_step = manifest.path, trainer.step
-        if hooks.on_checkpoint:
-            hooks.on_checkpoint(SavedCheckpoint(manifest, state))
-        prune_checkpoints(run_dir, config.keep_checkpoints)
+        checkpoint = writer.save(trainer.state_dict(), final, extra)
+        last_saved_step = trainer.step
 
     session_base = trainer.elapsed_s
     while trainer.step < config.iterations:
@@ -203,6 +208,7 @@ def _run(
     keep = not stopped or hooks.checkpoint_on_stop is None or hooks.checkpoint_on_stop()
     if trainer.step != last_saved_step and keep:
         save(final=not stopped, **({"stopped": True} if stopped else {}))
+    writer.wait()  # the last checkpoint is complete (and published) before the run ends
     seconds = time.perf_counter() - started
     done = trainer.step - start_step
     tail = max(start_step, trainer.step - config.log_interval)
@@ -217,19 +223,9 @@ def _run(
         checkpoint=checkpoint,
         stopped=stopped,
         device=trainer.device.type,
+        checkpoint_stalls_s=tuple(writer.stalls_s),
     )
 
-
-def _save(state: dict[str, Any], run_dir: Path, final: bool, extra: dict) -> Manifest:
-    step = int(state["step"])
-    path = checkpoint_path(run_dir, step)
-    try:
-        return save_checkpoint(state, path, final=final, extra=extra)
-    except OSError as error:
-        raise CheckpointError(
-            f"could not write checkpoint {path} at step {step}: "
-            f"{error.strerror or error}; the previous checkpoint is intact"
-        ) from error
 
 
 def _finished_result(trainer: Trainer, checkpoint: Path, device: torch.device) -> TrainResult:

@@ -6,8 +6,9 @@
 - the generator's forward in a discriminator step builds no autograd graph, and a generator
   step freezes the discriminator's weights, so no gradient is computed that is thrown away;
 - Adam is PyTorch's fused single-kernel implementation (CPU and CUDA);
-- on CUDA (``precision="auto"``) the networks run under bfloat16 autocast; losses, BatchNorm
-  and the optimiser states stay float32;
+- the precision is the session's resolved one (``shared_models.training.setup``): under
+  bfloat16 autocast the networks compute in bfloat16 while losses, BatchNorm and the optimiser
+  states stay float32;
 - ``compile=True`` wraps both loss computations in ``torch.compile``, with CUDA graphs on
   CUDA, where batch-128 steps are bound by kernel launches. It is for CUDA and long runs: on
   a 2-core CPU it measured slower than the eager path, after a compile of up to a minute.
@@ -31,11 +32,9 @@ from shared_models.training.isolation import frozen_batchnorm_stats, frozen_para
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for a TrainConfig.precision on ``device`` (None: plain float32)."""
-    if precision == "bfloat16" or (precision == "auto" and device.type == "cuda"):
-        return torch.bfloat16
-    return None
+def autocast_dtype(resolved_precision: str) -> torch.dtype | None:
+    """The autocast dtype of a resolved precision (None: float32 storage, no autocast)."""
+    return torch.bfloat16 if resolved_precision == "bfloat16" else None
 
 
 def make_adam(
@@ -88,13 +87,15 @@ class TrainingSteps:
         d_optimizer: torch.optim.Optimizer,
         config: TrainConfig,
         device: torch.device,
+        precision: str,
     ) -> None:
+        """``precision`` is the resolved one (float32, tf32 or bfloat16)."""
         self.generator = generator
         self.discriminator = discriminator
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
         self.device = device
-        self.autocast_dtype = autocast_dtype(config.precision, device)
+        self.autocast_dtype = autocast_dtype(precision)
         self.compiled = config.compile
         self._d_loss: Callable[..., torch.Tensor] = self.discriminator_loss
         self._g_loss: Callable[..., torch.Tensor] = self.generator_loss

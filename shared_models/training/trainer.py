@@ -10,6 +10,7 @@ and ``shared_models/layers.py``; this class draws the inputs and owns the checkp
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -28,6 +29,7 @@ from shared_models.networks import Discriminator, Generator, init_weights
 from shared_models.noise import sample_noise
 from shared_models.training.averaging import WeightAverage
 from shared_models.training.batches import DeviceBatches
+from shared_models.training.setup import Segment, apply_matmul_precision
 from shared_models.training.steps import TrainingSteps, make_adam
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,9 @@ class Trainer:
         )
         self.g_optimizer = make_adam(self.generator.parameters(), train_config, device)
         self.d_optimizer = make_adam(self.discriminator.parameters(), train_config, device)
+        self.segment = Segment.start(train_config, device, step=0)
+        self.earlier_segments: list[dict[str, Any]] = []  # of the run before this session
+        apply_matmul_precision(self.segment)
         self.steps = TrainingSteps(
             self.generator,
             self.discriminator,
@@ -74,6 +79,7 @@ class Trainer:
             self.d_optimizer,
             train_config,
             device,
+            self.segment.precision,
         )
 
         self.rng = torch.Generator(device=device).manual_seed(train_config.seed)
@@ -126,9 +132,9 @@ class Trainer:
     # --- checkpoint state --------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        rng: dict[str, Any] = {"trainer": self.rng.get_state(), "torch_cpu": torch.get_rng_state()}
-        if torch.cuda.is_available():
-            rng["torch_cuda"] = torch.cuda.get_rng_state_all()
+        # the trainer's own generator is the only randomness training draws from: no global
+        # CPU or CUDA state is needed to resume (nor restored on a machine with other GPUs)
+        rng: dict[str, Any] = {"trainer": self.rng.get_state()}
         return {
             "format": FORMAT_VERSION,
             "step": self.step,
@@ -145,6 +151,7 @@ class Trainer:
             "data_order": self.batches.state_dict(),
             "loss_history": self.history[: self.step].cpu(),
             "device": self.device.type,
+            "segments": [*self.earlier_segments, self.segment.to_dict()],
             "elapsed_s": self.elapsed_s,
         }
 
@@ -193,6 +200,5 @@ class Trainer:
                 self.device.type,
             )
             self.rng.manual_seed(self.config.seed + self.step)
-        torch.set_rng_state(rng["torch_cpu"])
-        if "torch_cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["torch_cuda"])
+        self.earlier_segments = list(state.get("segments", []))
+        self.segment = replace(self.segment, from_step=self.step)

@@ -1,4 +1,5 @@
-"""The worker scores every checkpoint it writes; /models and GET /jobs/{id} show the figures."""
+"""The worker scores every checkpoint it writes (in a scorer process of its own, off the
+training loop); /models and GET /jobs/{id} show the figures."""
 
 from shared_models.evaluation.classifier_store import classifier_path, load_or_train_classifier
 from tests.e2e.conftest import REDIS_URL
@@ -19,9 +20,10 @@ def test_checkpoints_are_scored_and_the_figures_are_served(tmp_path, data_dir):
                 listed = [m for m in client.get("/models").json()["models"] if m["job"] == job]
                 return listed if len(listed) == 2 and all(m["metrics"] for m in listed) else None
 
-            models = wait_for(scored_models, 30, "the API to list both scored checkpoints")
+            models = wait_for(scored_models, 60, "the API to list both scored checkpoints")
+            record = client.get(f"/jobs/{job}").json()
     assert done["state"] == "succeeded", done
-    metrics = done["progress"]["metrics"]
+    metrics = record["progress"]["metrics"]
     assert metrics["step"] == 10 and metrics["n"] == 200
     assert metrics["frechet_distance"] > 0 and 1 <= metrics["inception_score"] <= 10
     assert sorted(m["step"] for m in models) == [5, 10]

@@ -1,7 +1,14 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
-from shared_models.checkpoint import iter_manifests, newest_checkpoint
+from shared_models.checkpoint import (
+    checkpoint_path,
+    iter_manifests,
+    newest_checkpoint,
+    save_checkpoint,
+)
 from shared_models.training import ResumeMismatch, TrainHooks, train
 from tests.conftest import TINY_D, TINY_G, tiny_train_config
 
@@ -68,3 +75,33 @@ def test_resume_can_extend_the_number_of_iterations(tmp_path, mnist_small):
     assert [m.step for m in finals] == [3, 5]
     history = torch.load(finals[-1].path, weights_only=True)["loss_history"]
     assert history.shape == (5, 2) and torch.all(history[3:] != 0)
+
+
+def test_a_checkpoint_keeps_only_the_randomness_resuming_needs(tmp_path, mnist_small):
+    """No global CPU or CUDA generator states: a run resumed where other GPUs (or none) are
+    visible must not try to restore them; older checkpoints that hold them still resume."""
+    config = tiny_train_config(iterations=4, checkpoint_every=2)
+    run(config, mnist_small, tmp_path, hooks=TrainHooks(should_stop=lambda: False))
+    [first, _] = sorted(iter_manifests(tmp_path), key=lambda m: m.step)
+    state = torch.load(first.path, weights_only=True)
+    assert set(state["rng"]) == {"trainer"}
+
+    older = tmp_path / "older"
+    state["rng"]["torch_cuda"] = [torch.zeros(16, dtype=torch.uint8)] * 8  # eight GPUs' states
+    save_checkpoint({**state, "step": 2}, checkpoint_path(older, 2))
+    resumed = run(config, mnist_small, older, resume=True)
+    assert resumed.step == 4 and not resumed.stopped
+
+
+def test_a_run_records_each_sessions_setup(tmp_path, mnist_small):
+    config = tiny_train_config(iterations=6)
+    stop = {"at": 3}
+    run(config, mnist_small, tmp_path, hooks=TrainHooks(
+        should_stop=lambda: stop["at"] == 0 or bool(stop.update(at=stop["at"] - 1)),
+    ))
+    stop["at"] = -1
+    run(replace(config, precision="float32"), mnist_small, tmp_path, resume=True)
+    [final] = [m for m in iter_manifests(tmp_path) if m.final]
+    segments = torch.load(final.path, weights_only=True)["segments"]
+    assert [(s["from_step"], s["device"], s["precision"], s["asked_precision"])
+            for s in segments] == [(0, "cpu", "float32", "auto"), (3, "cpu", "float32", "float32")]

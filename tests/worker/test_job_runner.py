@@ -5,6 +5,7 @@ runs folder), as ``make run`` does."""
 
 import resource
 import threading
+import time
 
 import pytest
 
@@ -166,3 +167,29 @@ def test_a_full_disk_fails_the_job_clearly_and_keeps_the_previous_checkpoint(con
     load_checkpoint(previous.path)  # still verifies and loads
     assert not list((settings.runs_dir / job / "checkpoints").glob(".*.tmp-*"))
     assert [row.step for row in context.models.of_job(job)] == [2]
+
+
+def test_checkpoints_are_scored_by_a_process_of_their_own(tmp_path, data_dir):
+    """The training loop hands each published checkpoint to the scorer and goes on; the
+    figures arrive in the models table and the job's progress afterwards."""
+    settings = Settings(
+        DCGAN_DATA_DIR=data_dir, DCGAN_RUNS_DIR=tmp_path / "runs", DCGAN_HEARTBEAT_SECONDS=0.1,
+        DCGAN_EVAL_SAMPLES=200,
+    )
+    prepare_shared_state(settings)
+    context = WorkerContext(settings)
+    job = submit(context, iterations=4, checkpoint_every=2)
+    try:
+        assert run_job(context, job, "w1") == JobState.SUCCEEDED
+        deadline = time.monotonic() + 120
+        while not all(row.metrics for row in context.models.of_job(job)):
+            assert time.monotonic() < deadline, "the checkpoints were not scored"
+            time.sleep(0.2)
+    finally:
+        context.scorer.close()
+    for row in context.models.of_job(job):
+        assert row.metrics["n"] == 200 and row.metrics["frechet_distance"] > 0
+    deadline = time.monotonic() + 30
+    while context.jobs.get(job).progress.get("metrics", {}).get("step") != 4:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)

@@ -1,0 +1,82 @@
+"""Scores for a published checkpoint: its serving artifact, sampled and judged by the cached
+evaluation classifier of its data set; the figures go to the models table and the job.
+
+A job never trains a classifier: ``dcgan worker`` caches MNIST's before it starts,
+``dcgan classifier --dataset fashion-mnist`` Fashion-MNIST's; without one, checkpoints go
+unscored.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from jobs.artifact_cache import ArtifactCache
+from jobs.artifact_store import ArtifactStore
+from jobs.database import make_engine
+from jobs.job_store import JobStore
+from jobs.model_records import ModelRecord, ModelRecords
+from jobs.settings import Settings
+from shared_models.evaluation import Evaluator
+from shared_models.evaluation.classifier_store import classifier_path, read_info
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointScorer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir.resolve()
+        self.engine = make_engine(settings.database_url)
+        self.models = ModelRecords(self.engine)
+        self.jobs = JobStore(self.engine)
+        self.artifacts = ArtifactCache(
+            ArtifactStore.from_url(settings.store_url), settings.model_cache_dir
+        )
+        self._evaluators: dict[str, Evaluator | None] = {}
+
+    def score(self, job_id: str, model_id: str) -> dict[str, Any] | None:
+        """Score one stored checkpoint; None when it is gone or cannot be scored here."""
+        record = self.models.get(model_id)
+        if record is None:
+            return None  # pruned before its turn came
+        try:
+            metrics = self._metrics(record)
+        except Exception as error:  # noqa: BLE001 - scoring is a by-product of training
+            log.exception("could not score %s", model_id)
+            metrics = {"error": str(error)}
+        if metrics is None:
+            return None
+        self.models.set_metrics(model_id, metrics)
+        self.jobs.update_progress(job_id, metrics={"step": record.step, **metrics})
+        return metrics
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _metrics(self, record: ModelRecord) -> dict[str, Any] | None:
+        evaluator = self._evaluator(record.dataset)
+        if evaluator is None:
+            return None
+        generator, _ = self.artifacts.load(record)
+        samples = self.settings.eval_samples
+        log.info("scoring %s on %d samples", record.id, samples)
+        result = evaluator.evaluate_generator(generator, samples)
+        return {
+            "n": result.n,
+            "frechet_distance": round(result.frechet_distance, 4),
+            "inception_score": round(result.inception_score, 4),
+            "classes_covered": result.classes_covered,
+            "label_accuracy": result.label_accuracy,
+            "per_class_accuracy": result.to_dict()["per_class_accuracy"],
+        }
+
+    def _evaluator(self, dataset: str) -> Evaluator | None:
+        if dataset not in self._evaluators:
+            if read_info(classifier_path(dataset, self.data_dir)) is None:
+                log.info("no cached %s classifier: checkpoints are not scored "
+                         "(run: dcgan classifier --dataset %s)", dataset, dataset)
+                self._evaluators[dataset] = None
+            else:
+                self._evaluators[dataset] = Evaluator.for_dataset(dataset, self.data_dir)
+        return self._evaluators[dataset]
