@@ -9,24 +9,24 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# --- requirements: the dependency list alone. Edits elsewhere in pyproject.toml (version,
-# tool settings) give the same requirements.txt, so the dependency layer stays cached.
-FROM ${PYTHON_IMAGE} AS requirements
-WORKDIR /src
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep=chr(10))" > requirements.txt
-
-# --- builder: a virtual environment with the dependencies first, then the application.
-FROM ${PYTHON_IMAGE} AS builder
-ARG FLOWER_VERSION=2.2.0
+# --- dependencies: a virtual environment holding exactly requirements.lock (the dependencies
+# and the flower extra, every package pinned with its hashes). It depends on the lock alone,
+# so the ~5.5 GB layer stays cached, and is shipped unchanged, until the lock changes.
+FROM ${PYTHON_IMAGE} AS dependencies
+# A pip configuration for the installs (a package mirror, a proxy's CA bundle), e.g. a file
+# mounted into the build; unset, pip uses PyPI.
+ARG PIP_CONFIG_FILE
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
-COPY --from=requirements /src/requirements.txt /tmp/requirements.txt
-RUN pip install -r /tmp/requirements.txt "flower==${FLOWER_VERSION}"
+COPY requirements.lock /tmp/requirements.lock
+RUN pip install --no-deps --require-hashes -r /tmp/requirements.lock
 
+# --- wheel: the application alone, as a wheel, built with the lock's setuptools (no build
+# isolation: nothing unpinned is fetched).
+FROM dependencies AS wheel
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY shared_models ./shared_models
@@ -34,24 +34,32 @@ COPY jobs ./jobs
 COPY dcgan_cli ./dcgan_cli
 COPY service ./service
 COPY worker ./worker
-RUN pip install --no-deps . && pip check
+RUN pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
 
-# --- runtime: the virtual environment, Debian's Fashion-MNIST and an unprivileged user.
+# --- runtime: the dependencies' environment, the application installed into it, Debian's
+# Fashion-MNIST, a C++ compiler for torch.compile (Inductor's CPU kernels and Triton's GPU
+# launchers are compiled when a job first runs) and an unprivileged user.
 FROM ${PYTHON_IMAGE} AS runtime
 LABEL org.opencontainers.image.title="dcgan-service" \
       org.opencontainers.image.description="PyTorch DCGAN (CNTK 206B): FastAPI service and Celery training worker"
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends dataset-fashion-mnist=0.0~git20200523.55506a9-1 \
+    && apt-get install -y --no-install-recommends \
+        dataset-fashion-mnist=0.0~git20200523.55506a9-1 \
+        g++=4:12.2.0-3 \
     && rm -rf /var/lib/apt/lists/* \
     && groupadd --system --gid 10001 dcgan \
     && useradd --system --no-log-init --uid 10001 --gid dcgan --create-home --home-dir /home/dcgan dcgan \
     && install -d -o dcgan -g dcgan -m 0755 /data /runs
-COPY --from=builder /opt/venv /opt/venv
+COPY --from=dependencies /opt/venv /opt/venv
 ENV VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DCGAN_DATA_DIR=/data \
     DCGAN_RUNS_DIR=/runs
+RUN --mount=type=bind,from=wheel,source=/wheels,target=/tmp/wheels \
+    pip install --no-cache-dir --no-deps --no-index /tmp/wheels/*.whl \
+    && pip check
 WORKDIR /home/dcgan
 USER 10001:10001
 EXPOSE 8000

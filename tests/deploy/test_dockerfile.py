@@ -142,11 +142,20 @@ def runtime(stages: list[Stage]) -> Stage:
     return stages[-1]
 
 
-@pytest.fixture(scope="module")
-def builder(stages: list[Stage]) -> Stage:
+def named_stage(stages: list[Stage], name: str) -> Stage:
     named = {stage.name: stage for stage in stages}
-    assert "builder" in named, [stage.name for stage in stages]
-    return named["builder"]
+    assert name in named, [stage.name for stage in stages]
+    return named[name]
+
+
+@pytest.fixture(scope="module")
+def dependencies(stages: list[Stage]) -> Stage:
+    return named_stage(stages, "dependencies")
+
+
+@pytest.fixture(scope="module")
+def wheel(stages: list[Stage]) -> Stage:
+    return named_stage(stages, "wheel")
 
 
 def test_parser_reads_continuations_comments_and_stages():
@@ -199,62 +208,60 @@ def test_hadolint_does_flag_a_careless_dockerfile(tmp_path):
 # --- the image's shape -----------------------------------------------------------------------
 
 
-def test_multi_stage_build_ships_only_the_virtual_environment(stages, runtime, builder):
-    assert len(stages) >= 2
-    assert runtime is not builder
+def copies_code(copy: Instruction) -> bool:
+    """A COPY from the build context of one of the packages pyproject.toml builds."""
+    return "from" not in copy.flags() and bool(set(packages()) & set(sources(copy)))
+
+
+def pip_runs(stage: Stage, command: str) -> list[Instruction]:
+    return [r for r in stage.all("RUN") if re.search(rf"\bpip {command}\b", r.args)]
+
+
+def test_multi_stage_build_ships_the_locked_environment_and_the_wheel(stages, runtime):
+    """The runtime copies the dependencies' environment whole (a layer that changes only
+    with the lock) and installs the application's wheel from the wheel stage into it."""
+    assert [s.name for s in stages] == ["dependencies", "wheel", "runtime"]
     copies = [c for c in runtime.all("COPY") if "from" in c.flags()]
     assert [(c.flags()["from"], c.words()) for c in copies] == [
-        ("builder", ["/opt/venv", "/opt/venv"])
+        ("dependencies", ["/opt/venv", "/opt/venv"])
     ]
     assert not [c for c in runtime.all("COPY") if "from" not in c.flags()], "no sources"
-    assert not [r for r in runtime.all("RUN") if "pip install" in r.args]
+    (install,) = pip_runs(runtime, "install")
+    assert install.flags()["mount"] == "type=bind,from=wheel,source=/wheels,target=/tmp/wheels"
+    assert "pip install --no-cache-dir --no-deps --no-index /tmp/wheels/*.whl" in install.args
+    assert "pip check" in install.args
+    assert runtime.index(copies[0]) < runtime.index(install)
 
 
-def test_dependencies_are_installed_before_the_code_is_copied(stages, builder):
-    code = set(packages())
-    assert code, "pyproject.toml builds no package"
-
-    def copies_code(copy: Instruction) -> bool:
-        return "from" not in copy.flags() and bool(code & set(sources(copy)))
-
-    installs = [r for r in builder.all("RUN") if re.search(r"\bpip install\b", r.args)]
-    dependencies = next(r for r in installs if " -r " in f" {r.args} ")
-    project = next(r for r in installs if "--no-deps" in r.args)
-    code_copies = [c for c in builder.all("COPY") if copies_code(c)]
-    assert code_copies, "the builder never copies the application"
-    assert builder.index(dependencies) < min(builder.index(c) for c in code_copies)
-    assert max(builder.index(c) for c in code_copies) < builder.index(project)
-    copied = {source for c in code_copies for source in sources(c)}
-    assert copied == code, "every package pyproject.toml builds is copied"
-    for stage in stages[: stages.index(builder)]:
-        assert not any(copies_code(c) for c in stage.all("COPY")), stage.name
+def test_the_dependencies_are_the_lock_installed_before_any_code(stages, dependencies):
+    assert [c.words() for c in dependencies.all("COPY")] == [
+        ["requirements.lock", "/tmp/requirements.lock"]
+    ]
+    (install,) = pip_runs(dependencies, "install")
+    assert install.args == "pip install --no-deps --require-hashes -r /tmp/requirements.lock"
+    assert dependencies.index(dependencies.all("COPY")[0]) < dependencies.index(install)
+    assert not any(copies_code(c) for c in dependencies.instructions if c.keyword == "COPY")
 
 
-def test_the_dependency_list_is_read_from_pyproject(stages, tmp_path):
-    """Run the requirements stage's command on the real pyproject.toml."""
-    stage = next(s for s in stages if s.name == "requirements")
-    assert [c.words() for c in stage.all("COPY")] == [["pyproject.toml", "./"]]
-    (run,) = stage.all("RUN")
-    (tmp_path / "pyproject.toml").write_bytes((REPO / "pyproject.toml").read_bytes())
-    result = subprocess.run(
-        ["sh", "-c", run.args.replace("python ", f"{installed_tool('python')} ", 1)],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    expected = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert (tmp_path / "requirements.txt").read_text().split("\n")[:-1] == expected
-    builder_copy = next(c for s in stages for c in s.all("COPY") if "requirements" in c.args)
-    assert builder_copy.flags()["from"] == "requirements"
+def test_the_wheel_holds_every_package_and_builds_without_fetching(wheel):
+    code_copies = [c for c in wheel.all("COPY") if copies_code(c)]
+    assert {source for c in code_copies for source in sources(c)} == set(packages())
+    (build,) = pip_runs(wheel, "wheel")
+    assert build.args == "pip wheel --no-deps --no-build-isolation --wheel-dir /wheels ."
+    assert max(wheel.index(c) for c in code_copies) < wheel.index(build)
+    assert wheel.base == "dependencies", "built with the lock's setuptools"
 
 
-def test_flower_is_installed_pinned_with_the_dependencies(builder):
-    versions = {
-        a.args.split("=", 1)[0]: a.args.split("=", 1)[1] for a in builder.all("ARG")
-        if "=" in a.args
-    }
-    assert re.fullmatch(r"\d+\.\d+\.\d+", versions["FLOWER_VERSION"])
-    dependencies = next(r for r in builder.all("RUN") if " -r " in f" {r.args} ")
-    assert '"flower==${FLOWER_VERSION}"' in dependencies.args
+def test_a_pip_configuration_can_be_given_and_has_no_default(dependencies, stages):
+    """PIP_CONFIG_FILE (a mirror, a proxy's CA) reaches the installs only when given."""
+    assert [a.args for a in dependencies.all("ARG")] == ["PIP_CONFIG_FILE"]
+    assert not [a for s in stages for a in s.all("ARG") if a.args.startswith("PIP_CONFIG_FILE=")]
+
+
+def test_torch_compile_finds_a_cpp_compiler(runtime):
+    """Inductor compiles its CPU kernels with g++ and Triton its GPU launchers with gcc."""
+    installs = " ".join(r.args for r in runtime.all("RUN"))
+    assert re.search(r"apt-get install [^&]*\bg\+\+=\S+", installs)
 
 
 def test_runs_as_an_unprivileged_user_that_owns_the_volumes(runtime):
@@ -305,9 +312,9 @@ def test_compose_and_image_agree(runtime):
     services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
     env = env_of(runtime)
     assert services["api"]["command"] == exec_form(runtime.all("CMD")[-1])
-    assert services["api"]["healthcheck"]["test"] == ["CMD", *exec_form(
-        runtime.all("HEALTHCHECK")[-1]
-    )]
+    kind, command = services["api"]["healthcheck"]["test"]  # the same command, by the shell
+    assert kind == "CMD-SHELL"
+    assert shlex.split(command) == exec_form(runtime.all("HEALTHCHECK")[-1])
     workers = [s for s in services.values() if s.get("command") == WORKER_COMMAND]
     assert workers
     for service in [services["api"], *workers]:
@@ -370,11 +377,11 @@ def imported_modules(package: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def image_distributions() -> set[str]:
-    """What `pip install -r requirements.txt` installs in the image: the dependencies
-    pyproject.toml declares (Flower, added next to them, is left out on purpose: the
-    project's own list must be complete for a plain `pip install .`)."""
-    declared = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    return installed_closure(declared)
+    """What the image installs: requirements.lock, the pins that apply here."""
+    from tests.deploy.test_lock import RUNTIME_LOCK, parse_lock
+
+    return {name for name, pin in parse_lock(RUNTIME_LOCK.read_text()).items()
+            if pin.applies_here()}
 
 
 def test_the_image_installs_every_module_the_code_imports(image_distributions):

@@ -292,3 +292,11 @@ def test_data_and_runs_are_scratch_in_every_pod(resources):
         mounted = {m["mountPath"]: volumes[m["name"]] for m in container(workload)["volumeMounts"]}
         for path in (config_map["DCGAN_DATA_DIR"], config_map["DCGAN_RUNS_DIR"]):
             assert "emptyDir" in mounted[path], (name, path)
+
+
+def test_the_worker_keeps_torch_compile_cache_beside_the_data(resources):
+    worker = resources[("Deployment", "dcgan-worker")]
+    data_dir = resources[("ConfigMap", "dcgan-config")]["data"]["DCGAN_DATA_DIR"]
+    sources = env_sources(worker, resources)
+    assert sources["TORCHINDUCTOR_CACHE_DIR"] == {"value": f"{data_dir}/torchinductor"}
+    assert data_dir in {m["mountPath"] for m in container(worker)["volumeMounts"]}
