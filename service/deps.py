@@ -7,8 +7,10 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, Request
 
+from jobs.artifact_store import ArtifactStore
 from jobs.job_store import JobStore
 from jobs.model_records import ModelRecords
+from jobs.serving_pins import ServingPins
 from service.batching import RenderBatcher
 from service.metrics import Metrics
 from service.model_registry import ModelRegistry
@@ -26,6 +28,14 @@ def get_jobs(request: Request) -> JobStore:
 
 def get_models(request: Request) -> ModelRecords:
     return request.app.state.models
+
+
+def get_artifacts(request: Request) -> ArtifactStore:
+    return request.app.state.artifacts
+
+
+def get_pins(request: Request) -> ServingPins:
+    return request.app.state.pins
 
 
 def get_registry(request: Request) -> ModelRegistry:
@@ -51,6 +61,8 @@ def get_metrics(request: Request) -> Metrics:
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 ModelsDep = Annotated[ModelRecords, Depends(get_models)]
+ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
+PinsDep = Annotated[ServingPins, Depends(get_pins)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 GateDep = Annotated[RenderGate, Depends(get_gate)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]

@@ -1,7 +1,9 @@
 """Prometheus metrics (prometheus_client), one registry per app.
 
-Request latency is recorded by an ASGI middleware per route template and status. Everything
-else is read at scrape time from the objects that own it: the render gate (in flight,
+Request latency is recorded by an ASGI middleware per route template and status; the
+process's CPU time, memory and open files (``process_*``), the Python runtime and the garbage
+collector (``python_*``) come from prometheus_client's own collectors. Everything else is
+read at scrape time from the objects that own it: the render gate (in flight,
 waiting), the model registry (served model, reloads) and the job records (jobs by state, and
 the training progress the workers write there: step, iterations/s, losses).
 """
@@ -11,7 +13,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -92,6 +101,9 @@ class ServiceCollector(Collector):
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # the default registry's collectors hold no per-registry state: share them
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            self.registry.register(collector)
         self.latency = Histogram(
             "dcgan_http_request_duration_seconds",
             "HTTP request latency by route template and status",

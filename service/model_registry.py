@@ -1,12 +1,12 @@
 """Which generator is served, hot swapping, and looking models up by id.
 
-The models table says which generators exist. A background thread asks it, every reload
-interval, for the few preferred candidates (one indexed query with a LIMIT, so a reload costs
-the same with ten rows or thousands): the newest *final* model (a finished job's), else the
-newest checkpoint of any kind, so a first training run shows digits early. A new candidate is
-loaded and validated (``service.model_loader``) before it replaces the served one; a bad one
-is remembered as invalid and the previous model keeps serving. Requests take a reference to
-the served model when they start, so a swap never disturbs them.
+A background thread asks the serving policy (``service.serving_policy``), every reload
+interval, which models to serve in order of preference (a few indexed queries with a LIMIT,
+so a reload costs the same with ten rows or thousands) and why. A new first choice is loaded
+and validated (``service.model_loader``) before it replaces the served one; a bad one is
+remembered as invalid and the next candidate is tried, and when none can be served the
+previous model keeps serving. A pinned model that cannot be served gives way to promotion.
+Requests take a reference to the served model when they start, so a swap never disturbs them.
 """
 
 from __future__ import annotations
@@ -15,42 +15,72 @@ import asyncio
 import logging
 import re
 import threading
+from dataclasses import dataclass
 
 import anyio.to_thread
 
 from jobs.model_records import ModelRecord, ModelRecords
 from service.model_loader import InvalidModel, LoadedModel, ModelLoader
 from service.schemas import ModelStatus
+from service.serving_policy import Choice, Reason, ServingPolicy
 
 log = logging.getLogger(__name__)
 
 JOB_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
 MODEL_ID = re.compile(rf"^(?P<job>{JOB_ID})(?::(?P<step>\d{{1,9}}))?$")
-CANDIDATES = 8  # preferred rows fetched per reload; invalid ones are skipped
 
 
 class ModelNotFound(LookupError):
     pass
 
 
+@dataclass(frozen=True)
+class Serving:
+    """The served model and why the policy chose it."""
+
+    model: LoadedModel
+    reason: Reason
+    detail: str
+
+
 class ModelRegistry:
-    def __init__(self, records: ModelRecords, loader: ModelLoader) -> None:
+    def __init__(self, records: ModelRecords, loader: ModelLoader, policy: ServingPolicy) -> None:
         self.records = records
         self.loader = loader
-        self.served: LoadedModel | None = None
+        self.policy = policy
+        self.serving: Serving | None = None
         self.swaps = 0
         self.reload_failures = 0
+        self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def served(self) -> LoadedModel | None:
+        serving = self.serving
+        return serving.model if serving else None
 
     # --- the served model --------------------------------------------------------------------
 
     def refresh(self) -> None:
-        """Swap in the preferred model if it is new and valid."""
-        for record in self.records.preferred(CANDIDATES):
+        """Serve the policy's first valid choice (a swap only when it is a new model)."""
+        with self._refresh_lock:
+            choice = self.policy.choose()
+            if self._serve_first(choice) or choice.reason is not Reason.PINNED:
+                return
+            pinned = choice.candidates[0]
+            why = self.loader.invalid.get(pinned.sha256, "it cannot be loaded")
+            self._serve_first(self.policy.choose(
+                follow_pin=False,
+                why_not_pinned=f"the pinned model {pinned.id} cannot be served ({why}); ",
+            ))
+
+    def _serve_first(self, choice: Choice) -> bool:
+        for record in choice.candidates:
             served = self.served
             if served is not None and served.id == record.id and served.sha256 == record.sha256:
-                return
+                self.serving = Serving(served, choice.reason, choice.detail)
+                return True
             if record.sha256 in self.loader.invalid:
                 continue
             try:
@@ -58,10 +88,16 @@ class ModelRegistry:
             except InvalidModel:
                 self.reload_failures += 1
                 continue
-            previous, self.served = self.served, loaded
+            self.serving = Serving(loaded, choice.reason, choice.detail)
             self.swaps += 1
-            log.info("serving %s (was %s)", loaded.id, previous.id if previous else "nothing")
-            return
+            log.info("serving %s (%s; was %s)", loaded.id, choice.reason,
+                     served.id if served else "nothing")
+            return True
+        return False
+
+    def wanted(self) -> set[str]:
+        """The models the policy would serve now (a database read): not to be deleted."""
+        return {record.id for record in self.policy.choose().candidates[:1]}
 
     def start(self, interval_s: float) -> None:
         self._thread = threading.Thread(
@@ -92,6 +128,10 @@ class ModelRegistry:
         if requested is None:
             return self.served
         record = await anyio.to_thread.run_sync(self.find, requested)
+        return await self.load(record)
+
+    async def load(self, record: ModelRecord) -> LoadedModel:
+        """``record``'s generator, from the served model, the loader's cache or its pool."""
         served = self.served
         if served is not None and served.id == record.id and served.sha256 == record.sha256:
             return served
@@ -118,4 +158,3 @@ class ModelRegistry:
             return "served", None
         error = self.loader.invalid.get(record.sha256)
         return ("invalid", error) if error else ("available", None)
-

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pydantic import Field, SecretStr, field_validator
 
 from jobs.settings import Settings
+from shared_models.config import DatasetName
 
 
 class ServiceSettings(Settings):
@@ -29,9 +30,27 @@ class ServiceSettings(Settings):
     max_concurrent_loads: int = Field(2, validation_alias="DCGAN_MAX_CONCURRENT_LOADS", ge=1)
     max_body_bytes: int = Field(16_384, validation_alias="DCGAN_MAX_BODY_BYTES", ge=256)
 
+    # The serving policy (service.serving_policy): only final models of this data set are
+    # promoted, and only when their scores pass the gate; unset (or empty) bounds are no
+    # condition. The defaults are about what 1,000 iterations at the tutorial's settings reach.
+    serve_dataset: DatasetName = Field("mnist", validation_alias="DCGAN_SERVE_DATASET")
+    promote_min_inception_score: float | None = Field(
+        5.0, validation_alias="DCGAN_PROMOTE_MIN_INCEPTION_SCORE", ge=1, le=10
+    )
+    promote_max_frechet_distance: float | None = Field(
+        50.0, validation_alias="DCGAN_PROMOTE_MAX_FRECHET_DISTANCE", ge=0
+    )
+
     @field_validator("api_token", mode="before")
     @classmethod
     def _empty_token_means_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator(
+        "promote_min_inception_score", "promote_max_frechet_distance", mode="before"
+    )
+    @classmethod
+    def _empty_bound_means_none(cls, value: object) -> object:
         return None if value == "" else value
 
 

@@ -1,19 +1,28 @@
-"""PNG grids of generated digits, and latent-space interpolation strips."""
+"""PNG grids of generated digits, and latent-space interpolation strips.
+
+Caching is honest: the same model (its serving artifact's SHA-256), seed and parameters always
+give the same bytes, so such a response carries an ETag made of exactly those, and a request
+whose If-None-Match holds it is answered 304 without rendering. Only a response from a model
+named by ``JOB:STEP`` may be kept by caches (``max-age``, ``immutable``): the served model and
+``model=JOB`` (the job's newest checkpoint) change, so their responses must be revalidated
+(``no-cache``). A response drawn with a random seed is not repeatable: ``no-store``, no ETag.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 
 from service.batching import RenderBatcher
 from service.deps import BatcherDep, GateDep, RegistryDep
+from service.errors import problems
 from service.model_loader import InvalidModel, LoadedModel
 from service.model_registry import ModelNotFound, ModelRegistry
 from service.render_gate import RenderGate
-from service.schemas import Problem
 from shared_models.config import MAX_SEED
 from shared_models.grids import grid_png
 from shared_models.sampling import (
@@ -31,11 +40,32 @@ NO_MODEL = (
     "-d '{\"iterations\": 500}' ; then poll GET /jobs/{id}. /generate serves the first "
     "checkpoint as soon as it is written."
 )
-PNG_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"image/png": {}}, "description": "a PNG image"},
-    404: {"model": Problem}, 409: {"model": Problem}, 422: {"model": Problem},
-    429: {"model": Problem}, 503: {"model": Problem},
+IMMUTABLE = "public, max-age=31536000, immutable"  # JOB:STEP: these bytes never change
+REVALIDATE = "no-cache"  # the served model or JOB: ask again, the ETag says if it changed
+RANDOM = "no-store"  # a random seed: the next request draws other digits
+
+
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "string"}}
+
+
+PNG_HEADERS = {
+    "X-Model-Version": _header("the model drawn from (JOB:STEP)"),
+    "X-Model-Sha256": _header("SHA-256 of its serving artifact's weights"),
+    "X-Seed": _header("the seed (or seeds) drawn with"),
+    "Cache-Control": _header(f"{IMMUTABLE} for JOB:STEP, {REVALIDATE} otherwise, {RANDOM} "
+                             "for a random seed"),
+    "ETag": _header("model, seed and parameters (not for a random seed)"),
 }
+PNG_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/png": {}}, "description": "a PNG image", "headers": PNG_HEADERS},
+    304: {"description": "If-None-Match holds the ETag: the PNG you have is current",
+          "headers": {"ETag": PNG_HEADERS["ETag"], "Cache-Control": PNG_HEADERS["Cache-Control"]}},
+    **problems(404, 409, 422, 429, 503, retry_after=(429,)),
+}
+IfNoneMatch = Annotated[
+    str | None, Header(description="an ETag from an earlier response", max_length=2048)
+]
 
 ModelParam = Annotated[
     str | None, Query(max_length=140, description="JOB or JOB:STEP (default: the served one)")
@@ -88,7 +118,63 @@ async def render(
         return await anyio.to_thread.run_sync(grid_png, images, nrow, padding)
 
 
-def png_response(png: bytes, loaded: LoadedModel, seed: str, cacheable: bool) -> Response:
+def immutable(model: str | None) -> bool:
+    """Named as JOB:STEP: one stored checkpoint, whose bytes never change."""
+    return model is not None and ":" in model
+
+
+def etag(registry: ModelRegistry, sha256: str, route: str, seed: str, *params: object) -> str:
+    """A strong ETag from what the bytes depend on: the route, the model's weights, the seed,
+    the parameters and the device type (float results may differ between devices)."""
+    key = repr((route, sha256, seed, params, registry.loader.device.type))
+    return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+
+
+async def model_identity(registry: ModelRegistry, model: str | None) -> tuple[str, str] | None:
+    """(id, SHA-256) of the model a request names, from its row: no load. None when there is
+    none (the request then fails as usual)."""
+    if model is None:
+        served = registry.served
+        return None if served is None else (served.id, served.sha256)
+    try:
+        record = await anyio.to_thread.run_sync(registry.find, model)
+    except ModelNotFound:
+        return None
+    return record.id, record.sha256
+
+
+async def unchanged(
+    registry: ModelRegistry, model: str | None, if_none_match: str | None, cache_control: str,
+    route: str, seed: str, *params: object,
+) -> Response | None:
+    """304 when If-None-Match holds the ETag the response would have, else None."""
+    if if_none_match is None:
+        return None
+    identity = await model_identity(registry, model)
+    if identity is None:
+        return None
+    tag = etag(registry, identity[1], route, seed, *params)
+    if not matches(if_none_match, tag):
+        return None
+    return Response(status_code=status.HTTP_304_NOT_MODIFIED,
+                    headers={"X-Model-Version": identity[0], **caching_headers(tag, cache_control)})
+
+
+def matches(if_none_match: str | None, tag: str) -> bool:
+    """If-None-Match's weak comparison (RFC 9110 13.1.2): any listed tag, or *."""
+    if if_none_match is None:
+        return False
+    listed = {part.strip().removeprefix("W/") for part in if_none_match.split(",")}
+    return "*" in listed or tag in listed
+
+
+def caching_headers(tag: str | None, cache_control: str) -> dict[str, str]:
+    return {"Cache-Control": cache_control, **({"ETag": tag} if tag else {})}
+
+
+def png_response(
+    png: bytes, loaded: LoadedModel, seed: str, tag: str | None, cache_control: str
+) -> Response:
     return Response(
         png,
         media_type="image/png",
@@ -96,9 +182,10 @@ def png_response(png: bytes, loaded: LoadedModel, seed: str, cacheable: bool) ->
             "X-Model-Version": loaded.id,
             "X-Model-Sha256": loaded.sha256,
             "X-Seed": seed,
-            "Cache-Control": "max-age=86400" if cacheable else "no-store",
+            **caching_headers(tag, cache_control),
         },
     )
+
 
 
 @router.get("/generate", response_class=Response, responses=PNG_RESPONSES)
@@ -112,12 +199,24 @@ async def generate(
     seed: Annotated[int | None, Query(ge=0, le=MAX_SEED, description="default: random")] = None,
     model: ModelParam = None,
     digit: DigitParam = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
-    loaded = await choose_model(registry, model, digit)
-    chosen = secrets.randbelow(MAX_SEED) if seed is None else seed
+    """A PNG grid of n generated digits (white on black), the same bytes for the same model,
+    seed and parameters."""
+    if seed is None:
+        loaded = await choose_model(registry, model, digit)
+        chosen, tag, cache_control = secrets.randbelow(MAX_SEED), None, RANDOM
+    else:
+        chosen, cache_control = seed, IMMUTABLE if immutable(model) else REVALIDATE
+        params = ("generate", str(seed), n, nrow, padding, digit)
+        answer = await unchanged(registry, model, if_none_match, cache_control, *params)
+        if answer is not None:
+            return answer
+        loaded = await choose_model(registry, model, digit)
+        tag = etag(registry, loaded.sha256, *params)
     inputs = grid_inputs(loaded.generator, n, chosen, digit)
     png = await render(gate, batcher, loaded, inputs, nrow, padding)
-    return png_response(png, loaded, str(chosen), seed is not None and model is not None)
+    return png_response(png, loaded, str(chosen), tag, cache_control)
 
 
 @router.get("/interpolate", response_class=Response, responses=PNG_RESPONSES)
@@ -132,9 +231,17 @@ async def interpolate(
     padding: PaddingParam = 2,
     model: ModelParam = None,
     digit: DigitParam = None,
+    if_none_match: IfNoneMatch = None,
 ) -> Response:
     """A one-row PNG strip walking the latent space by spherical interpolation."""
+    seeds = f"{seed_a}-{seed_b}"
+    cache_control = IMMUTABLE if immutable(model) else REVALIDATE
+    params = ("interpolate", seeds, steps, padding, digit)
+    answer = await unchanged(registry, model, if_none_match, cache_control, *params)
+    if answer is not None:
+        return answer
     loaded = await choose_model(registry, model, digit)
+    tag = etag(registry, loaded.sha256, *params)
     inputs = interpolation_inputs(loaded.generator, seed_a, seed_b, steps, digit)
     png = await render(gate, batcher, loaded, inputs, steps, padding)
-    return png_response(png, loaded, f"{seed_a}-{seed_b}", model is not None)
+    return png_response(png, loaded, seeds, tag, cache_control)

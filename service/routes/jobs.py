@@ -1,4 +1,4 @@
-"""Training jobs: submit, list, look up, cancel."""
+"""Training jobs: submit, list, look up, cancel, delete."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
+from jobs.job_removal import JobInUse, JobNotFound, remove_job
 from jobs.job_store import CapReached, JobStore
 from jobs.queue import enqueue
 from jobs.spec import JobSpec
-from service.auth import TokenRequired
-from service.deps import CeleryDep, JobsDep, SettingsDep
+from service.auth import GUARDED, TokenRequired
+from service.deps import ArtifactsDep, CeleryDep, JobsDep, RegistryDep, SettingsDep
 from service.errors import problems
 from service.schemas import JobPage, JobView
 from shared_models.config import MAX_SEED
@@ -32,12 +33,13 @@ def find(store: JobStore, job_id: str) -> JobView:
 
 
 @router.post(
-    "", status_code=status.HTTP_202_ACCEPTED, dependencies=[TokenRequired],
-    responses=problems(400, 401, 403, 413, 422, 429, 503, retry_after=(429, 503)),
+    "", status_code=status.HTTP_202_ACCEPTED, dependencies=[TokenRequired], openapi_extra=GUARDED,
+    responses=problems(400, 413, 422, 429, 503, retry_after=(429, 503)),
 )
 async def submit_job(
     spec: JobSpec, response: Response, store: JobsDep, celery: CeleryDep, settings: SettingsDep,
 ) -> JobView:
+    """Start a training job: queued now, run by the next free worker."""
     if spec.seed is None:
         spec = spec.with_seed(secrets.randbelow(MAX_SEED))
     try:
@@ -74,23 +76,51 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> JobPage:
+    """Jobs, newest first."""
     records, total = store.page(offset, limit)
     return JobPage(jobs=[JobView.of(r) for r in records], total=total, offset=offset, limit=limit)
 
 
 @router.get("/{job_id}", responses=problems(404, 422))
 def get_job(job_id: JobId, store: JobsDep) -> JobView:
+    """One job: state, progress, parameters, its newest checkpoint."""
     return find(store, job_id)
 
 
-@router.delete(
-    "/{job_id}", status_code=status.HTTP_202_ACCEPTED, dependencies=[TokenRequired],
-    responses=problems(401, 403, 404, 409, 422),
+@router.post(
+    "/{job_id}/cancel", status_code=status.HTTP_202_ACCEPTED, dependencies=[TokenRequired],
+    openapi_extra=GUARDED, responses=problems(404, 409, 422),
 )
 def cancel_job(job_id: JobId, store: JobsDep) -> JobView:
+    """Cancel a job: a queued one at once; a running one stops at its next iteration, writes
+    a checkpoint and ends cancelled. 409 when it has already finished."""
     job = find(store, job_id)
     if job.state.finished:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=f"job {job_id} already {job.state}")
     record = store.request_cancel(job_id)
     assert record is not None
     return JobView.of(record)
+
+
+@router.delete(
+    "/{job_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response,
+    dependencies=[TokenRequired], openapi_extra=GUARDED, responses=problems(404, 409, 422),
+)
+async def delete_job(
+    job_id: JobId, store: JobsDep, artifacts: ArtifactsDep, registry: RegistryDep
+) -> Response:
+    """Delete a finished job with its checkpoints, models and loss curve. 409 while it is
+    queued or running (cancel it first) and while one of its models is served or pinned."""
+    served = registry.served
+    protected = await anyio.to_thread.run_sync(registry.wanted)
+    if served is not None:
+        protected.add(served.id)
+    try:
+        await anyio.to_thread.run_sync(remove_job, store.engine, artifacts, job_id, protected)
+    except JobNotFound as missing:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(missing)) from missing
+    except JobInUse as in_use:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"job {job_id} cannot be deleted: {in_use}"
+        ) from in_use
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

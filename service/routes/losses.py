@@ -5,16 +5,18 @@ checkpoint (in the database, beside the job: a few hundred kilobytes at most, ne
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio.to_thread
 import numpy as np
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
+from jobs.states import JobState
 from service.deps import JobsDep
 from service.errors import problems
 from service.routes.jobs import JobId
+from service.schemas import JobProgress
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -23,7 +25,7 @@ MAX_POINTS = 500
 
 class LossHistory(BaseModel):
     job: str
-    state: str
+    state: JobState
     checkpoint: str | None = Field(
         description="the checkpoint (JOB:STEP) the history was recorded with; null before the "
         "first"
@@ -33,7 +35,7 @@ class LossHistory(BaseModel):
     step: list[int] = Field(description="the last iteration of each point's bucket")
     d_loss: list[float | None] = Field(description="mean discriminator loss (null: not finite)")
     g_loss: list[float | None] = Field(description="mean generator loss (null: not finite)")
-    progress: dict[str, Any] = Field(description="the job's live progress, as in GET /jobs/{id}")
+    progress: JobProgress = Field(description="the job's live progress, as in GET /jobs/{id}")
 
 
 def downsample(history: np.ndarray, max_points: int) -> tuple[int, list[int], np.ndarray]:
@@ -72,16 +74,18 @@ async def job_losses(
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no job with id {job_id!r}")
     history = await anyio.to_thread.run_sync(store.losses, job_id)
-    progress = {k: v for k, v in record.progress.items() if k != "checkpoint"}
+    progress = JobProgress.model_validate(
+        {k: v for k, v in record.progress.items() if k != "checkpoint"}
+    )
     if history is None:
         return LossHistory(
-            job=job_id, state=record.state.value, checkpoint=None, iterations=0, bucket=1,
+            job=job_id, state=record.state, checkpoint=None, iterations=0, bucket=1,
             step=[], d_loss=[], g_loss=[], progress=progress,
         )
     bucket, ends, means = downsample(history, max_points)
     return LossHistory(
         job=job_id,
-        state=record.state.value,
+        state=record.state,
         checkpoint=f"{job_id}:{history.shape[0]}",
         iterations=history.shape[0],
         bucket=bucket,

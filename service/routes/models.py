@@ -1,4 +1,5 @@
-"""The generators the service knows about: the models table, newest first."""
+"""The generators the service knows about: the models table, newest first, and why the
+served one is served."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from service.deps import ModelsDep, RegistryDep
+from service.deps import ModelsDep, PinsDep, RegistryDep
 from service.errors import problems
+from service.routes.serving import serving_status
 from service.schemas import ModelList, ModelView
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -17,13 +19,20 @@ router = APIRouter(prefix="/models", tags=["models"])
 def list_models(
     registry: RegistryDep,
     models: ModelsDep,
+    pins: PinsDep,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ModelList:
+    """Every stored checkpoint with its scores and status, whether the serving policy's gate
+    lets promotion serve it, and which model is served and why."""
     records, total = models.page(offset, limit)
-    views = [ModelView.of(record, *registry.status_of(record)) for record in records]
-    served = registry.served
+    gate = registry.policy.gate
+    views = [
+        ModelView.of(record, *registry.status_of(record), gate.verdict(record))
+        for record in records
+    ]
+    serving = serving_status(registry, pins)
     return ModelList(
-        served=served.id if served else None, models=views, total=total, offset=offset,
+        served=serving.model, serving=serving, models=views, total=total, offset=offset,
         limit=limit,
     )

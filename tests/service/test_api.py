@@ -4,11 +4,13 @@ import io
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from importlib.metadata import version
 
 import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from jobs.states import JobState
 from service.app import create_app
 from shared_models.checkpoint import load_checkpoint
 from shared_models.generator_io import generator_from_state
@@ -98,10 +100,17 @@ def test_mutating_endpoints_need_the_token_when_one_is_set(tmp_path):
         )
         assert right.status_code == 202
         job = right.json()["id"]
-        assert client.delete(f"/jobs/{job}").status_code == 401
-        cancelled = client.delete(f"/jobs/{job}", headers={"Authorization": "Bearer s3cret"})
+        assert client.post(f"/jobs/{job}/cancel").status_code == 401
+        token = {"Authorization": "Bearer s3cret"}
+        cancelled = client.post(f"/jobs/{job}/cancel", headers=token)
         assert cancelled.status_code == 202 and cancelled.json()["state"] == "cancelled"
         assert client.get(f"/jobs/{job}").status_code == 200  # reading needs no token
+        for method, path in (("DELETE", f"/jobs/{job}"), ("PUT", "/serving/pin"),
+                             ("DELETE", "/serving/pin"), ("POST", "/serving/rollback")):
+            refused = client.request(method, path, json={"model": "x:1"})
+            assert refused.status_code == 401, (method, path)
+        assert client.delete(f"/jobs/{job}", headers=token).status_code == 204
+        assert client.get(f"/jobs/{job}").status_code == 404
 
 
 def test_request_bodies_are_limited(client):
@@ -129,12 +138,53 @@ def test_an_unreachable_broker_answers_503_and_records_the_failure(tmp_path):
         assert job["state"] == "failed" and "could not reach the job queue" in job["error"]
 
 
+def test_cancel_then_delete_a_job_and_its_resource_is_gone(client):
+    job = client.post("/jobs", json={"iterations": 5}).json()
+    assert job["state"] == "queued" and job["created_at"].endswith("Z")
+    running = client.delete(f"/jobs/{job['id']}")
+    assert running.status_code == 409 and "cancel it first" in running.json()["detail"]
+    assert client.post(f"/jobs/{job['id']}/cancel").json()["state"] == "cancelled"
+    again = client.post(f"/jobs/{job['id']}/cancel")
+    assert again.status_code == 409 and "already cancelled" in again.json()["detail"]
+    deleted = client.delete(f"/jobs/{job['id']}")
+    assert deleted.status_code == 204 and deleted.content == b""
+    assert client.get(f"/jobs/{job['id']}").status_code == 404
+    assert client.delete(f"/jobs/{job['id']}").status_code == 404
+    assert client.get("/jobs").json()["total"] == 0
+
+
+def test_a_deleted_job_takes_its_checkpoints_and_artifacts_but_never_the_served_model(
+    client, settings, mnist_small
+):
+    store = client.app.state.jobs
+    served, other = (store.submit({"iterations": 2}, 2, settings.queue, 10) for _ in range(2))
+    for record in (served, other):
+        train_run(settings, record.id, mnist_small)
+        store.claim(record.id, "w", 30, 3)
+        store.finish(record.id, "w", JobState.SUCCEEDED)
+    wait_served(client, f"{other.id}:2")
+    refused = client.delete(f"/jobs/{other.id}")
+    assert refused.status_code == 409 and "being served" in refused.json()["detail"]
+    assert (settings.runs_dir / served.id / "models").is_dir()
+    assert client.delete(f"/jobs/{served.id}").status_code == 204
+    assert not (settings.runs_dir / served.id).exists()
+    assert client.get("/generate", params={"model": f"{served.id}:2"}).status_code == 404
+    assert {m["job"] for m in client.get("/models").json()["models"]} == {other.id}
+
+
 def test_openapi_and_docs_are_served(client):
     schema = client.get("/openapi.json").json()
-    assert {"/jobs", "/jobs/{job_id}", "/generate", "/models", "/livez", "/readyz"} <= set(
+    assert {"/jobs", "/jobs/{job_id}", "/jobs/{job_id}/cancel", "/generate", "/models",
+            "/serving", "/serving/pin", "/serving/rollback", "/livez", "/readyz"} <= set(
         schema["paths"]
     )
-    assert client.get("/docs").status_code == 200
+    assert schema["info"]["version"] == version("dcgan-service")
+    page = client.get("/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+        assert client.get(f"/docs-assets/{asset}").status_code == 200
+    assert "/docs-assets/redoc.standalone.js" in client.get("/redoc").text
 
 
 def test_metrics_expose_latency_renders_models_and_jobs(client, settings, mnist_small):
@@ -149,6 +199,9 @@ def test_metrics_expose_latency_renders_models_and_jobs(client, settings, mnist_
     assert 'dcgan_served_model_step{model="run:2"' in text
     assert 'dcgan_model_reloads_total{result="success"} 1.0' in text
     assert 'dcgan_jobs{state="queued"} 1.0' in text
+    for runtime in ("process_cpu_seconds_total", "process_resident_memory_bytes",
+                    "process_open_fds", "python_gc_objects_collected_total"):
+        assert f"\n{runtime}" in text, runtime
 
 
 def test_digits_on_conditional_models_and_clear_422s_otherwise(client, settings, mnist_small):

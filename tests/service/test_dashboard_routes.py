@@ -48,6 +48,11 @@ def module_imports(source: str) -> list[str]:
     return re.findall(r'^import .* from "(\./[\w-]+\.js)";$', source, flags=re.MULTILINE)
 
 
+def reported(progress: dict) -> dict:
+    """The fields of a typed progress object that the worker reported (the rest are null)."""
+    return {key: value for key, value in progress.items() if value is not None}
+
+
 @pytest.fixture
 def store(client):
     return client.app.state.jobs
@@ -126,11 +131,13 @@ def test_a_job_without_checkpoints_has_live_progress_and_no_history(client, stor
     record = submit(store, 40)
     store.update_progress(record.id, step=7, d_loss=1.25, g_loss=2.5, device="cpu")
     body = client.get(f"/jobs/{record.id}/losses").json()
+    progress = body.pop("progress")
     assert body == {
         "job": record.id, "state": "queued", "checkpoint": None, "iterations": 0, "bucket": 1,
         "step": [], "d_loss": [], "g_loss": [],
-        "progress": {"step": 7, "total": 40, "d_loss": 1.25, "g_loss": 2.5, "device": "cpu"},
     }
+    assert reported(progress) == {"step": 7, "total": 40, "d_loss": 1.25, "g_loss": 2.5,
+                                  "device": "cpu"}
 
 
 def test_the_history_of_a_real_run_comes_back_point_for_point(client, store, settings,
@@ -147,7 +154,7 @@ def test_the_history_of_a_real_run_comes_back_point_for_point(client, store, set
     assert body["bucket"] == 1 and body["step"] == [1, 2, 3, 4, 5]
     assert body["d_loss"] == pytest.approx(expected[:, 0].tolist())
     assert body["g_loss"] == pytest.approx(expected[:, 1].tolist())
-    assert body["progress"] == {"step": 0, "total": 5}
+    assert reported(body["progress"]) == {"step": 0, "total": 5}
 
 
 def test_long_histories_are_averaged_into_buckets(client, store):

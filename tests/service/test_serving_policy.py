@@ -1,0 +1,139 @@
+"""Which model is served: promotion through the score gate on the served data set, a
+provisional model before any passes, pins and rollbacks shared by every replica, and /models
+saying why."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from jobs.model_records import ModelRecord
+from service.app import create_app
+from tests.service.conftest import make_settings, train_run
+
+GOOD = {"inception_score": 7.5, "frechet_distance": 20.0}
+POOR = {"inception_score": 1.5, "frechet_distance": 180.0}
+
+
+def serving(client) -> dict:
+    return client.get("/serving").json()
+
+
+def wait_for(client, model: str, reason: str, timeout: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        now = serving(client)
+        if (now["model"], now["reason"]) == (model, reason):
+            return now
+        assert time.monotonic() < deadline, now
+        time.sleep(0.1)
+
+
+def clone(client, source: ModelRecord, job: str, **changes) -> ModelRecord:
+    """Another job's row for the same stored artifact (another data set, other scores)."""
+    fields = {k: v for k, v in vars(source).items() if k not in ("id", "created_at")}
+    time.sleep(0.003)
+    return client.app.state.models.add(**{**fields, "job_id": job, **changes})
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return make_settings(tmp_path, DCGAN_PROMOTE_MIN_INCEPTION_SCORE=5,
+                         DCGAN_PROMOTE_MAX_FRECHET_DISTANCE=50)
+
+
+def test_only_scored_final_models_of_the_served_data_set_are_promoted(client, settings,
+                                                                      mnist_small):
+    models = client.app.state.models
+    train_run(settings, "first", mnist_small)
+    first = wait_for(client, "first:2", "provisional")
+    assert "no model passes the gate" in first["detail"]
+    assert first["gate"] == {"dataset": "mnist", "min_inception_score": 5.0,
+                             "max_frechet_distance": 50.0}
+    models.set_metrics("first:2", GOOD)
+    promoted = wait_for(client, "first:2", "promoted")
+    assert "Inception Score >= 5" in promoted["detail"]
+
+    # a newer 1-iteration job, a Fashion-MNIST job and an unscored job change nothing
+    train_run(settings, "quick", mnist_small, iterations=1)
+    models.set_metrics("quick:1", POOR)
+    original = models.get("first:2")
+    clone(client, original, "fashion", dataset="fashion-mnist", metrics=GOOD)
+    clone(client, original, "unscored", metrics=None)
+    time.sleep(1.0)  # several reloads
+    listed = client.get("/models").json()
+    assert listed["served"] == "first:2" and listed["serving"]["reason"] == "promoted"
+    verdicts = {m["id"]: (m["promotable"], m["gate"]) for m in listed["models"]}
+    assert verdicts["first:2"][0] is True and "passes the gate" in verdicts["first:2"][1]
+    assert verdicts["quick:1"] == (False, "Inception Score 1.5 < 5")
+    assert verdicts["fashion:2"] == (False, "trained on fashion-mnist; the service serves mnist")
+    assert verdicts["unscored:2"] == (False, "not scored (yet)")
+    assert client.get("/generate", params={"n": 1}).headers["X-Model-Version"] == "first:2"
+
+    # a newer model that passes is promoted on its own
+    clone(client, original, "better", metrics={"inception_score": 8.0, "frechet_distance": 9.0})
+    wait_for(client, "better:2", "promoted")
+
+
+def test_pin_rollback_and_unpin_reach_every_replica(client, settings, mnist_small):
+    models = client.app.state.models
+    train_run(settings, "a", mnist_small)
+    models.set_metrics("a:2", GOOD)
+    train_run(settings, "b", mnist_small, seed=9)
+    models.set_metrics("b:2", GOOD)
+    wait_for(client, "b:2", "promoted")
+    with TestClient(create_app(settings)) as replica:
+        wait_for(replica, "b:2", "promoted")
+
+        rolled = client.post("/serving/rollback").json()  # b was promoted after a
+        assert (rolled["model"], rolled["reason"]) == ("a:2", "pinned")
+        assert rolled["pin"]["action"] == "rollback" and rolled["pin"]["replaced"] == "b:2"
+        assert rolled["detail"].startswith("rolled back to by an operator")
+        wait_for(replica, "a:2", "pinned")
+        # a pinned model stays served whatever promotion would choose
+        clone(client, models.get("b:2"), "newest", metrics=GOOD)
+        time.sleep(0.6)
+        assert serving(replica)["model"] == "a:2"
+
+        pinned = client.put("/serving/pin", json={"model": "b", "note": "b is fine after all"})
+        assert pinned.status_code == 200
+        body = pinned.json()
+        assert (body["model"], body["reason"]) == ("b:2", "pinned")
+        assert body["pin"] == {**body["pin"], "model": "b:2", "action": "pin",
+                               "replaced": "a:2", "note": "b is fine after all"}
+        assert body["pin"]["at"].endswith("Z")
+        assert [p["action"] for p in body["history"]] == ["pin", "rollback"]
+        wait_for(replica, "b:2", "pinned")
+        assert client.post("/serving/rollback").json()["model"] == "a:2"  # what b replaced
+
+        unpinned = client.delete("/serving/pin").json()
+        assert (unpinned["model"], unpinned["reason"], unpinned["pin"]) == (
+            "newest:2", "promoted", None)
+        wait_for(replica, "newest:2", "promoted")
+        assert [p["action"] for p in unpinned["history"]] == ["unpin", "rollback", "pin",
+                                                              "rollback"]
+        assert client.delete("/serving/pin").json()["history"] == unpinned["history"]
+
+
+def test_pins_and_rollbacks_that_cannot_be_done_say_why(client, settings, mnist_small):
+    assert client.post("/serving/rollback").status_code == 409  # nothing served yet
+    train_run(settings, "only", mnist_small)
+    wait_for(client, "only:2", "provisional")
+    nothing_before = client.post("/serving/rollback")
+    assert nothing_before.status_code == 409
+    assert "nothing to roll back to" in nothing_before.json()["detail"]
+    missing = client.put("/serving/pin", json={"model": "only:7"})
+    assert missing.status_code == 404 and "no checkpoint at step 7" in missing.json()["detail"]
+    assert client.put("/serving/pin", json={"model": "../x"}).status_code == 404
+    assert client.put("/serving/pin", json={"model": "only:2", "x": 1}).status_code == 422
+
+
+def test_a_pinned_model_whose_row_is_gone_gives_way_to_promotion(client, settings, mnist_small):
+    train_run(settings, "kept", mnist_small)
+    train_run(settings, "pinned", mnist_small, seed=4)
+    client.put("/serving/pin", json={"model": "kept:2"})
+    client.app.state.models.delete("kept:2")
+    now = wait_for(client, "pinned:2", "provisional")
+    assert now["detail"].startswith("the pinned model kept:2 no longer exists")
