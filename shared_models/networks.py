@@ -10,6 +10,8 @@ dense features).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -71,6 +73,22 @@ class Generator(nn.Module):
         h = F.relu(self.bn2(h))
         h = F.relu(self.bn3(self.deconv1(h)))  # (B, 128, 14, 14)
         return torch.tanh(self.deconv2(h))  # (B, 1, 28, 28)
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path, device: torch.device | str | None = None, fast_layers: bool = True
+    ) -> Generator:
+        """An exported model's generator, ready to sample: ``path`` is a folder holding
+        ``model.safetensors`` + ``config.json`` (what ``dcgan export`` writes, and what the
+        service serves) or a .zip/.tar.gz archive of one (``GET /models/{id}/export``). The
+        weights are checked against the SHA-256 in config.json and loaded without pickle; the
+        generator is in eval mode on ``device`` (default the CPU, where the service samples:
+        there the same seed gives the service's bytes)."""
+        # the loader builds generators itself, so it is imported when called
+        from shared_models.pretrained import load_pretrained
+
+        generator, _ = load_pretrained(path, device, fast_layers)
+        return generator
 
 
 class Discriminator(nn.Module):
