@@ -35,6 +35,7 @@ from service.routes import (
     jobs,
     losses,
     metrics,
+    model_files,
     models,
     serving,
 )
@@ -113,6 +114,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         losses.router,
         generate.router,
         models.router,
+        model_files.router,
         serving.router,
         metrics.router,
         dashboard.router,
