@@ -29,9 +29,11 @@ from jobs.artifact_store import ArtifactStore
 from jobs.bootstrap import prepare_shared_state
 from jobs.database import make_engine
 from jobs.model_records import ModelRecords
+from jobs.serving_pins import ServingPins
 from jobs.settings import Settings
 from service.model_loader import ModelLoader
 from service.model_registry import ModelRegistry
+from service.serving_policy import Gate, ServingPolicy
 from shared_models.checkpoint import CHECKPOINT_DIR, read_manifest
 from shared_models.config import DiscriminatorConfig, GeneratorConfig, TrainConfig
 from shared_models.data import load_dataset
@@ -72,7 +74,8 @@ def reload_ms(settings: Settings, size: int, repeats: int) -> float:
     records = ModelRecords(engine)
     synthetic_rows(records, size - 1, template)
     loader = ModelLoader(ArtifactStore.from_url(settings.store_url), settings.model_cache_dir)
-    registry = ModelRegistry(records, loader)
+    policy = ServingPolicy(records, ServingPins(records.engine), Gate("mnist", 5.0, 50.0))
+    registry = ModelRegistry(records, loader, policy)
     registry.refresh()
     assert registry.served is not None and registry.served.id == "real:1"
     assert records.count() == size

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from service.batching import RenderBatcher
 from service.deps import BatcherDep, GateDep, RegistryDep
@@ -58,7 +59,8 @@ PNG_HEADERS = {
     "ETag": _header("model, seed and parameters (not for a random seed)"),
 }
 PNG_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"image/png": {}}, "description": "a PNG image", "headers": PNG_HEADERS},
+    200: {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+          "description": "a PNG image", "headers": PNG_HEADERS},
     304: {"description": "If-None-Match holds the ETag: the PNG you have is current",
           "headers": {"ETag": PNG_HEADERS["ETag"], "Cache-Control": PNG_HEADERS["Cache-Control"]}},
     **problems(404, 409, 422, 429, 503, retry_after=(429,)),
@@ -93,11 +95,12 @@ async def choose_model(
     if loaded is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=NO_MODEL)
     if digit is not None and not loaded.num_classes:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail=f"digit: model {loaded.id} is not conditional, so it cannot draw a chosen "
-            "digit; train one with \"conditional\": true, or leave out digit",
-        )
+        raise RequestValidationError([{
+            "loc": ("query", "digit"),
+            "msg": f"model {loaded.id} is not conditional, so it cannot draw a chosen digit; "
+            "train one with \"conditional\": true, or leave out digit",
+            "type": "value_error",
+        }])
     return loaded
 
 

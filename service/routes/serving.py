@@ -65,7 +65,7 @@ def get_serving(registry: RegistryDep, pins: PinsDep) -> ServingState:
 
 @router.put(
     "/pin", dependencies=[TokenRequired], openapi_extra=GUARDED,
-    responses=problems(404, 409, 413, 422),
+    responses=problems(400, 404, 409, 413, 422),
 )
 async def pin_model(request: PinRequest, registry: RegistryDep, pins: PinsDep) -> ServingState:
     """Serve this model on every replica, whatever promotion would choose, until unpinned.

@@ -25,6 +25,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 from schemathesis.python.asgi import shutdown_lifespans
 
 from jobs.bootstrap import prepare_shared_state
@@ -70,8 +71,9 @@ class AppUnderTest:
 
 
 APP = AppUnderTest()
-# The schema does not depend on the settings: defaults, without reading the environment.
-OPENAPI = create_app(ServiceSettings.model_construct()).openapi()
+# The schema depends on the settings only through the token (the bearer scheme is declared
+# when one is enforced): defaults and the token, without reading the environment.
+OPENAPI = create_app(ServiceSettings.model_construct(api_token=SecretStr(TOKEN))).openapi()
 
 
 def load_schema(token: str | None, examples: bool = True) -> Any:
@@ -104,11 +106,14 @@ def fuzz_app(tmp_path_factory, mnist_small):
     train_run(app_settings, done.id, mnist_small)
     assert store.claim(done.id, "fuzz", lease_seconds=60, max_deliveries=3).run
     store.finish(done.id, "fuzz", JobState.SUCCEEDED, progress={"step": 2, "checkpoint_step": 2})
-    # ... and a queued one, which the first DELETE cancels
+    # ... a queued one, which the first cancel cancels, and a cancelled one, which the first
+    # DELETE deletes
     queued = store.submit({"iterations": 5}, 5, app_settings.queue, 100)
+    cancelled = store.submit({"iterations": 5}, 5, app_settings.queue, 100)
+    store.request_cancel(cancelled.id)
     app = create_app(app_settings)
     assert app.openapi() == OPENAPI
-    APP.app, APP.known_jobs = app, [done.id, queued.id]
+    APP.app, APP.known_jobs = app, [done.id, queued.id, cancelled.id]
     try:
         yield app
     finally:
@@ -140,6 +145,24 @@ def flatmap_query(context: Any, query: dict[str, Any] | None) -> Any:
     return st.sampled_from([model, done, f"{done}:2", f"{done}:7"]).map(
         lambda chosen: {**query, "model": chosen}
     )
+
+
+@schema.hook
+def flatmap_body(context: Any, body: Any) -> Any:
+    """Now and then, a pin of the model that exists (only in place of a valid body: an invalid
+    one must stay invalid)."""
+    if context.operation.label != "PUT /serving/pin" or not APP.known_jobs:
+        return st.just(body)
+    valid = (
+        isinstance(body, dict) and set(body) <= {"model", "note"}
+        and isinstance(body.get("model"), str) and len(body["model"]) <= 140
+        and (body.get("note") is None or (isinstance(body["note"], str)
+                                          and len(body["note"]) <= 500))
+    )
+    if not valid:
+        return st.just(body)
+    done = APP.known_jobs[0]
+    return st.sampled_from([body, {**body, "model": f"{done}:2"}])
 
 
 def header(response: schemathesis.Response, name: str) -> str | None:
@@ -196,7 +219,7 @@ def test_every_operation_with_the_token(case, tally):
 
 
 # (without the examples phase: @given draws the credentials for every request)
-anonymous = load_schema(None, examples=False).include(method=["POST", "DELETE"])
+anonymous = load_schema(None, examples=False).include(method=["POST", "PUT", "DELETE"])
 
 # what a client without the token sends: nothing, another scheme, an empty or a wrong token
 CREDENTIALS = st.sampled_from([
@@ -254,9 +277,18 @@ def test_the_fuzzing_reached_every_outcome(tally):
         "GET /jobs/{job_id}": {200, 404, 405, 422},
         "GET /jobs/{job_id}/losses": {200, 404, 422},
         "POST /jobs": {202, 400, 422, 429},
-        "DELETE /jobs/{job_id}": {202, 404, 409, 422},
+        "POST /jobs/{job_id}/cancel": {202, 404, 409, 422},
+        "DELETE /jobs/{job_id}": {204, 404, 409, 422},
+        "GET /serving": {200},
+        "PUT /serving/pin": {200, 404, 422},
+        "DELETE /serving/pin": {200},
+        "POST /serving/rollback": {409},
         "anonymous POST /jobs": {401, 403, 422},
+        "anonymous POST /jobs/{job_id}/cancel": {401, 403},
         "anonymous DELETE /jobs/{job_id}": {401, 403},
+        "anonymous PUT /serving/pin": {401, 403, 422},
+        "anonymous DELETE /serving/pin": {401, 403},
+        "anonymous POST /serving/rollback": {401, 403},
         "GET /livez": {200},
         "GET /readyz": {200},
         "GET /models": {200},
