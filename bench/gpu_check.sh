@@ -1,62 +1,98 @@
 #!/usr/bin/env bash
-# The training GPU path, checked in one go on a machine with an NVIDIA GPU (about 8 minutes):
-#   1. project vs naive at batch 128 (default: bfloat16 autocast, channels-last, fused Adam)
-#      and the batch-size table;
-#   2. the same in float32, so precision and the other changes can be told apart;
-#   3. torch.compile (CUDA graphs) vs naive, then a whole slow-mode run (10,000 iterations
-#      at batch 128) with it;
-#   4. a whole slow-mode run without compile (what `dcgan train --slow` does);
-#   5. the equivalence tests, CUDA variants included (float32 eager and compiled, bfloat16).
+# The GPU path, checked in one call of at most six minutes on a machine with an NVIDIA GPU and
+# no network, with that machine's own python3 and torch (PYTHONPATH=., nothing installed but
+# the small wheels in ./gpu-wheels that it lacks: bench/gpu_wheels.sh builds them):
+#   1. speed at batch 128, project vs naive, for each setup: float32, auto (eager: float32
+#      with TF32 matmuls) and bfloat16;
+#   2. slow mode (10,000 iterations) with auto + torch.compile (CUDA graphs, bfloat16): once
+#      with a cold compile cache and once warm; then eager float32; each kept for scoring;
+#   3. the gpu tests (tests/gpu, and the CUDA equivalence tests);
+#   4. the scores of both slow-mode models (10,000 samples, the cached MNIST classifier).
+# Needs ./data with MNIST and data/classifiers (the repository's `make setup` makes both).
 #
-#   bash bench/gpu_check.sh            # from the repository root, with MNIST in ./data
-#                                      # (the tests read it there; the machine may be offline)
-#
-# Installs nothing when .venv exists; otherwise creates it with `pip install -e .[dev]`.
-# Every step has its own time limit; a failing step is reported and the next one still runs.
-# Results (logs and JSON) go to runs/gpu-check-<date>/; the summary is printed at the end.
+#   bash bench/gpu_check.sh                    # results in $OUT, else runs/gpu-check-<date>
+#   GPU_CHECK_SMOKE=1 bash bench/gpu_check.sh  # the same steps, tiny, on the CPU (a test)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-PY=.venv/bin/python
-if [[ ! -x $PY ]]; then
-    python3.11 -m venv .venv && .venv/bin/pip install -e '.[dev]' || exit 1
+PY=${PYTHON:-python3}
+SMOKE=${GPU_CHECK_SMOKE:-0}
+if [[ $SMOKE == 1 ]]; then  # the script's path, cheaply: tiny, eager (compiling on a CPU
+    # takes minutes), batch 16
+    DEVICE=cpu REPEATS=2 PER_REPEAT=1 WARMUP=1 SLOW=40 SAMPLES=500 SLOW_LIMIT=120
+    COMPILE=() BATCH=(--batch-size 16)
+else
+    DEVICE=cuda REPEATS=6 PER_REPEAT=20 WARMUP=5 SLOW=10000 SAMPLES=10000 SLOW_LIMIT=150
+    COMPILE=(--compile) BATCH=(--batch-size 128)
 fi
-if ! $PY -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
-    echo "no CUDA device visible to torch: nothing to check here" >&2
-    exit 1
-fi
-if ! $PY -c "from pathlib import Path; from shared_models.data import load_dataset; \
-load_dataset('mnist', Path('data'), fetch=False)"; then
-    echo "MNIST is not in ./data (run '.venv/bin/dcgan data' where online, copy data/)" >&2
-    exit 1
-fi
-
-OUT=runs/gpu-check-$(date +%Y%m%d-%H%M%S)
+OUT=${OUT:-runs/gpu-check-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$OUT"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
 declare -a SUMMARY=()
 
-step() {  # step NAME SECONDS COMMAND...
+step() {  # step NAME SECONDS COMMAND...: run with a time limit, log, keep going on failure
     local name=$1 limit=$2
     shift 2
     echo -e "\n=== $name (limit ${limit}s): $*"
     local start=$SECONDS
-    timeout --kill-after=10 "$limit" "$@" 2>&1 | tee "$OUT/$name.log"
-    local status=${PIPESTATUS[0]}
-    SUMMARY+=("$(printf '%-16s exit %-3s %4ss' "$name" "$status" $((SECONDS - start)))")
+    timeout --kill-after=10 "$limit" "$@" > >(tee "$OUT/$name.log") 2>&1
+    local status=$?
+    SUMMARY+=("$(printf '%-22s exit %-3s %4ss' "$name" "$status" $((SECONDS - start)))")
+    return 0
 }
 
-SPEED=("$PY" -m bench.train_speed --device cuda --data-dir data)
-step compare-auto 90 "${SPEED[@]}" --repeats 10 --iterations-per-repeat 20 --warmup 5 \
-    --json-out "$OUT/compare-auto.json"
-step compare-fp32 45 "${SPEED[@]}" --precision float32 --no-sizes --repeats 10 \
-    --iterations-per-repeat 20 --warmup 5 --json-out "$OUT/compare-fp32.json"
-step compiled-slow 210 "${SPEED[@]}" --compile --no-sizes --repeats 6 \
-    --iterations-per-repeat 20 --warmup 5 --full-run 10000 --json-out "$OUT/compiled-slow.json"
-step eager-slow 100 "${SPEED[@]}" --no-sizes --repeats 2 --iterations-per-repeat 10 \
-    --full-run 10000 --json-out "$OUT/eager-slow.json"
-# the CPU compile test (marked slow) is left out: CUDA's compiled variant covers the path
-step equivalence 120 "$PY" -m pytest -q -rs -m "not slow" tests/shared_models/test_equivalence.py
+# the wheels this machine lacks, into a folder of their own on PYTHONPATH
+DEPS="$OUT/deps"
+mkdir -p "$DEPS"
+for wheel in gpu-wheels/*.whl; do
+    [[ -e $wheel ]] || break
+    module=$(basename "$wheel" | cut -d- -f1 | tr '[:upper:]' '[:lower:]')
+    [[ $module == pillow ]] && module=PIL
+    if ! "$PY" -c "import $module" 2>/dev/null; then
+        "$PY" -m pip install --quiet --no-deps --no-index --target "$DEPS" "$wheel" \
+            || echo "could not install $wheel" >&2
+    fi
+done
+export PYTHONPATH=".:$DEPS${PYTHONPATH:+:$PYTHONPATH}"
+
+{
+    "$PY" -c 'import sys, torch; print("python", sys.version.split()[0], "torch",
+        torch.__version__, "cuda", torch.version.cuda, "device",
+        torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none")'
+    [[ $SMOKE == 1 ]] || nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+} 2>&1 | tee "$OUT/machine.txt"
+if [[ $SMOKE != 1 ]] && ! "$PY" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'
+then
+    echo "no CUDA device visible to torch: nothing to check here" >&2
+    exit 1
+fi
+
+SPEED=("$PY" -m bench.train_speed --device "$DEVICE" --data-dir data --no-sizes "${BATCH[@]}")
+QUICK=(--repeats "$REPEATS" --iterations-per-repeat "$PER_REPEAT" --warmup "$WARMUP")
+for precision in float32 auto bfloat16; do
+    step "speed-$precision" 60 "${SPEED[@]}" "${QUICK[@]}" --precision "$precision" \
+        --json-out "$OUT/speed-$precision.json"
+done
+
+FULL=(--repeats 2 --iterations-per-repeat 1 --warmup 1 --full-run "$SLOW")
+export TORCHINDUCTOR_CACHE_DIR="$OUT/inductor-cache"  # empty: the first compile is cold
+step slow-compiled-cold "$SLOW_LIMIT" "${SPEED[@]}" "${FULL[@]}" "${COMPILE[@]}" \
+    --keep-run "$OUT/run-compiled" --json-out "$OUT/slow-compiled-cold.json"
+step slow-compiled-warm "$SLOW_LIMIT" "${SPEED[@]}" "${FULL[@]}" "${COMPILE[@]}" \
+    --json-out "$OUT/slow-compiled-warm.json"
+step slow-eager-float32 "$SLOW_LIMIT" "${SPEED[@]}" "${FULL[@]}" --precision float32 \
+    --keep-run "$OUT/run-eager-float32" --json-out "$OUT/slow-eager-float32.json"
+
+TESTS=(tests/gpu tests/shared_models/test_equivalence.py)
+if [[ $SMOKE == 1 ]]; then
+    step tests 120 "$PY" -m pytest -q -p no:cacheprovider --collect-only "${TESTS[@]}" -m gpu
+else
+    step tests 120 "$PY" -m pytest -q -p no:cacheprovider -rs -m gpu "${TESTS[@]}"
+fi
+
+for run in compiled eager-float32; do
+    step "score-$run" 60 "$PY" -m bench.score_run "$OUT/run-$run" --n "$SAMPLES" \
+        --data-dir data
+done
 
 echo -e "\n=== summary ($OUT)"
 printf '%s\n' "${SUMMARY[@]}" | tee "$OUT/summary.txt"

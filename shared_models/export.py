@@ -17,7 +17,7 @@ from typing import Any
 from shared_models.checkpoint import read_checkpoint
 from shared_models.evaluation import Evaluator
 from shared_models.evaluation.classifier_store import classifier_path, read_info
-from shared_models.model_card import figures, write_model_card
+from shared_models.model_card import write_model_card
 from shared_models.networks import Generator
 from shared_models.pretrained import archive_format, artifact_folder, copy_file
 from shared_models.serving_artifact import (
@@ -94,4 +94,4 @@ def score(
             f"exported (train one with: dcgan classifier --dataset {dataset})"
         )
     result = Evaluator.for_dataset(dataset, data_dir).evaluate_generator(generator, samples)
-    return figures(result), ""
+    return result.figures(), ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -21,9 +21,6 @@ from shared_models.networks import Generator, count_parameters
 from shared_models.sampling import generate, grid_inputs
 from shared_models.serving_artifact import CONFIG_FILE, WEIGHTS_FILE, ArtifactInfo
 from shared_models.verified_files import atomic_write
-
-if TYPE_CHECKING:  # the service writes cards from stored figures, without evaluation code
-    from shared_models.evaluation import EvaluationResult
 
 CARD_FILE = "README.md"
 SAMPLES_FILE = "samples.png"
@@ -59,19 +56,6 @@ def sample_grid(generator: Generator) -> bytes:
     classes = generator.config.num_classes
     count, nrow = (4 * classes, classes) if classes else (64, 8)
     return grid_png(generate(generator, grid_inputs(generator, count, SAMPLES_SEED)), nrow)
-
-
-def figures(result: EvaluationResult) -> dict[str, Any]:
-    """An evaluation's figures as the models table keeps them."""
-    return {
-        "n": result.n,
-        "seed": result.seed,
-        "frechet_distance": round(result.frechet_distance, 4),
-        "inception_score": round(result.inception_score, 4),
-        "classes_covered": result.classes_covered,
-        "label_accuracy": result.label_accuracy,
-        "per_class_accuracy": result.to_dict()["per_class_accuracy"],
-    }
 
 
 def write_model_card(

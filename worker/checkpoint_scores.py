@@ -61,15 +61,7 @@ class CheckpointScorer:
         generator, _ = self.artifacts.load(record)
         samples = self.settings.eval_samples
         log.info("scoring %s on %d samples", record.id, samples)
-        result = evaluator.evaluate_generator(generator, samples)
-        return {
-            "n": result.n,
-            "frechet_distance": round(result.frechet_distance, 4),
-            "inception_score": round(result.inception_score, 4),
-            "classes_covered": result.classes_covered,
-            "label_accuracy": result.label_accuracy,
-            "per_class_accuracy": result.to_dict()["per_class_accuracy"],
-        }
+        return evaluator.evaluate_generator(generator, samples).figures()
 
     def _evaluator(self, dataset: str) -> Evaluator | None:
         if dataset not in self._evaluators:

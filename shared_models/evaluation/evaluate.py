@@ -58,6 +58,20 @@ class EvaluationResult:
                 data[key] = list(data[key])
         return data
 
+    def figures(self) -> dict[str, Any]:
+        """The figures the models table keeps for a checkpoint (and a model card shows)."""
+        return {
+            "n": self.n,
+            "seed": self.seed,
+            "frechet_distance": round(self.frechet_distance, 4),
+            "inception_score": round(self.inception_score, 4),
+            "classes_covered": self.classes_covered,
+            "label_accuracy": self.label_accuracy,
+            "per_class_accuracy": (
+                None if self.per_class_accuracy is None else list(self.per_class_accuracy)
+            ),
+        }
+
 
 class Evaluator:
     def __init__(
