@@ -77,7 +77,8 @@ def test_sample_writes_a_png_grid_and_raw_npz(trained_run, tmp_path):
          ["--ema-decay: input should be less than 1"]),
         (["sample", "missing.pt", "--out", "a.png"], 1, ["missing.pt", "no such checkpoint"]),
         (["sample", "missing.pt", "--out", "a.txt"], 2, [".png or .npz"]),
-        (["sample", "missing.pt", "--out", "a.png", "--n", "5000"], 2, ["at most 1024"]),
+        (["sample", "missing.pt", "--out", "a.png", "--n", "5000"], 2,
+         ["at most 1024 for a .png grid"]),
         (["frobnicate"], 2, ["invalid choice"]),
     ],
 )
