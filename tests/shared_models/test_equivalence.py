@@ -255,7 +255,7 @@ def test_optimised_training_matches_the_naive_loop_on_cuda_in_float32(mnist_smal
 @needs_cuda
 def test_bfloat16_training_on_cuda_stays_close_to_the_float32_losses(mnist_small):
     """bfloat16 autocast changes the arithmetic on purpose: losses agree to ~1%, not bits."""
-    config = TrainConfig(iterations=3, batch_size=128, seed=5)  # precision "auto": bfloat16
+    config = TrainConfig(iterations=3, batch_size=128, seed=5, precision="bfloat16")
     trainer, naive, _ = run_both(config, *FULL_SIZE, mnist_small, torch.device("cuda"))
     ours = trainer.history[: trainer.step].float().cpu()
     expected = torch.tensor(naive.losses, dtype=torch.float32)
