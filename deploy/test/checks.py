@@ -16,7 +16,7 @@ log = logging.getLogger("deploy-test.checks")
 IMAGE_USER = "10001"
 STOP_WITHIN_S = 60  # the worker checkpoints and requeues within ~10 s of SIGTERM
 # long enough to be stopped and resumed, and to see Redis restart, on a 2-core CPU
-LONG_JOB = {"iterations": 300, "batch_size": 32, "checkpoint_every": 50, "seed": 11}
+LONG_JOB = {"iterations": 200, "batch_size": 32, "checkpoint_every": 25, "seed": 11}
 COMPILE_PROBE = (
     "import os, torch; f = torch.compile(lambda x: torch.sin(x) * 2 + 1); "
     "assert torch.allclose(f(torch.ones(8)), torch.sin(torch.ones(8)) * 2 + 1); "
@@ -50,7 +50,7 @@ def check_worker_stop_and_redis_restart(stack: Stack, api: Api, timeout: float) 
     redis` mid-job; the job still ends `succeeded` at its last iteration."""
     job_id = api.submit(**LONG_JOB)
     running = api.wait_for(job_id, lambda j: j["state"] == "running"
-                           and (j["progress"].get("step") or 0) >= 40, "step 40", timeout)
+                           and (j["progress"].get("step") or 0) >= 30, "step 30", timeout)
     log.info("docker compose stop worker at step %s", running["progress"]["step"])
     started = time.monotonic()
     stack.compose("stop", "worker", timeout=200)
@@ -72,7 +72,7 @@ def check_worker_stop_and_redis_restart(stack: Stack, api: Api, timeout: float) 
            f"resumed at step {resumed['progress'].get('step')}, before checkpoint {checkpoint}")
     log.info("the restarted worker resumed the job at step %s", resumed["progress"]["step"])
 
-    later = (resumed["progress"].get("step") or checkpoint) + 30
+    later = (resumed["progress"].get("step") or checkpoint) + 20
     api.wait_for(job_id, lambda j: (j["progress"].get("step") or 0) >= later,
                  f"step {later}", timeout)
     log.info("docker compose restart redis mid-job")

@@ -16,7 +16,7 @@ API = "http://127.0.0.1:8000"
 FLOWER = "http://127.0.0.1:5555"
 PNG = b"\x89PNG\r\n\x1a\n"
 # Small jobs (the README's example asks for 1,000 iterations): minutes on a 2-core CPU.
-JOB = {"iterations": 100, "batch_size": 32, "checkpoint_every": 50, "seed": 7}
+JOB = {"iterations": 60, "batch_size": 32, "checkpoint_every": 30, "seed": 7}
 
 
 class Api:
