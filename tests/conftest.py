@@ -56,7 +56,10 @@ def tiny_configs() -> tuple[GeneratorConfig, DiscriminatorConfig]:
 
 
 def tiny_train_config(**overrides: object) -> TrainConfig:
-    return TrainConfig(**{"iterations": 6, "batch_size": 16, "seed": 3, **overrides})
+    """A few iterations of a tiny run; the live weights unless ``ema_decay`` is given."""
+    return TrainConfig(
+        **{"iterations": 6, "batch_size": 16, "seed": 3, "ema_decay": 0.0, **overrides}
+    )
 
 
 @pytest.fixture(autouse=True)
