@@ -1,8 +1,9 @@
-"""The API's documentation pages, with every asset served by this service.
+"""The API's documentation page, with every asset served by this service.
 
-Swagger UI (``/docs``) and ReDoc (``/redoc``) come from the fastapi-offline package's copy of
-their bundles, mounted at ``/docs-assets``: nothing is fetched from a CDN, so the pages work
-on a host with no way out (an air-gapped cluster) as anywhere else.
+Swagger UI (``/docs``) comes from the fastapi-offline package's copy of its bundle, mounted at
+``/docs-assets``: nothing is fetched from a CDN, so the page works on a host with no way out
+(an air-gapped cluster) as anywhere else. There is no ReDoc page: its bundle loads its logo
+from a CDN whatever it is told.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import fastapi_offline
 from fastapi import APIRouter, Request
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
 ASSETS_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
@@ -32,16 +33,4 @@ def swagger_ui(request: Request) -> HTMLResponse:
         swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
         # no validator badge: it would ask validator.swagger.io
         swagger_ui_parameters={"validatorUrl": None, "tryItOutEnabled": False},
-    )
-
-
-@router.get("/redoc", include_in_schema=False)
-def redoc(request: Request) -> HTMLResponse:
-    root = request.scope.get("root_path", "")
-    return get_redoc_html(
-        openapi_url=f"{root}/openapi.json",
-        title=f"{TITLE} - ReDoc",
-        redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-        redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
-        with_google_fonts=False,
     )
