@@ -63,7 +63,7 @@ async function request(method, path, { body, auth = false } = {}) {
   if (!response.ok) {
     throw new ApiError(response.status, response.statusText, await detailOf(response));
   }
-  return response.json();
+  return response.status === 204 ? null : response.json();
 }
 
 const id = (jobId) => encodeURIComponent(jobId);
@@ -76,7 +76,9 @@ export const api = {
   submit: (body) => request("POST", "/jobs", { body, auth: true }),
   // the job spec as the API validates it: defaults, bounds, descriptions, the quick start
   jobSpec: () => request("GET", "/openapi.json").then((doc) => doc.components.schemas.JobSpec),
-  cancel: (jobId) => request("DELETE", `/jobs/${id(jobId)}`, { auth: true }),
+  cancel: (jobId) => request("POST", `/jobs/${id(jobId)}/cancel`, { auth: true }),
+  // a finished job, with its checkpoints and models
+  remove: (jobId) => request("DELETE", `/jobs/${id(jobId)}`, { auth: true }),
 };
 
 export const SAMPLE_SEED = 1234;

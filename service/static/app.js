@@ -45,6 +45,7 @@ const table = new JobTable({
   older: $("jobs-older"),
   onSelect: (id) => select(id),
   onCancel: (id, button) => cancel(id, button),
+  onDelete: (id, button) => remove(id, button),
   onPage: (direction) => {
     state.offset = Math.max(0, state.offset + direction * PAGE_SIZE);
     pollNow();
@@ -72,6 +73,26 @@ async function cancel(id, button) {
     const text = error instanceof ApiError ? error.describe() : String(error);
     const hint = error.status === 401 || error.status === 403 ? " Check the API token field." : "";
     message.textContent = `Could not cancel job ${shortId(id)}: ${text}${hint}`;
+    button.disabled = false;
+  }
+  pollNow();
+}
+
+async function remove(id, button) {
+  const message = $("action-message");
+  if (!window.confirm(`Delete job ${shortId(id)} with its checkpoints and models?`)) return;
+  button.disabled = true;
+  message.textContent = "";
+  try {
+    await api.remove(id);
+    message.dataset.kind = "ok";
+    message.textContent = `Deleted job ${shortId(id)}.`;
+    if (state.selected === id) select(null, false);
+  } catch (error) {
+    message.dataset.kind = "error";
+    const text = error instanceof ApiError ? error.describe() : String(error);
+    const hint = error.status === 401 || error.status === 403 ? " Check the API token field." : "";
+    message.textContent = `Could not delete job ${shortId(id)}: ${text}${hint}`;
     button.disabled = false;
   }
   pollNow();

@@ -26,7 +26,7 @@ function setText(node, text) {
 }
 
 export class JobTable {
-  constructor({ tbody, empty, pageLabel, newer, older, onSelect, onCancel, onPage }) {
+  constructor({ tbody, empty, pageLabel, newer, older, onSelect, onCancel, onDelete, onPage }) {
     this.tbody = tbody;
     this.empty = empty;
     this.pageLabel = pageLabel;
@@ -34,7 +34,8 @@ export class JobTable {
     this.older = older;
     this.onSelect = onSelect;
     this.onCancel = onCancel;
-    this.rows = new Map(); // job id -> { row, cells, select, progress, step, cancel }
+    this.onDelete = onDelete;
+    this.rows = new Map(); // job id -> { row, cells, select, progress, step, cancel, remove }
     newer.addEventListener("click", () => onPage(-1));
     older.addEventListener("click", () => onPage(+1));
   }
@@ -98,9 +99,17 @@ export class JobTable {
       "aria-label": `Cancel job ${shortId(id)}`,
     }, "Cancel");
     cancel.addEventListener("click", () => this.onCancel(id, cancel));
-    cells.actions.append(cancel);
+    const remove = element("button", {
+      type: "button",
+      class: "danger",
+      "data-testid": "job-delete",
+      "aria-label": `Delete job ${shortId(id)}`,
+      hidden: "",
+    }, "Delete");
+    remove.addEventListener("click", () => this.onDelete(id, remove));
+    cells.actions.append(cancel, remove);
 
-    const entry = { row, cells, select, progress, step, cancel };
+    const entry = { row, cells, select, progress, step, cancel, remove };
     this.rows.set(id, entry);
     return entry;
   }
@@ -136,5 +145,6 @@ export class JobTable {
     const cancellable = ACTIVE_STATES.has(job.state) && !job.cancel_requested;
     entry.cancel.hidden = !cancellable;
     if (!cancellable) entry.cancel.disabled = false;
+    entry.remove.hidden = ACTIVE_STATES.has(job.state);
   }
 }

@@ -62,6 +62,8 @@ class Stack:
             DCGAN_REAPER_INTERVAL_SECONDS="1",
             DCGAN_LEASE_SECONDS="6",
             DCGAN_EVAL_SAMPLES="0",
+            # the tests look at finished jobs' checkpoints: no retention unless one asks
+            DCGAN_KEEP_FINISHED_JOBS="",
             PYTHONUNBUFFERED="1",
         )
         self.env.update(extra_env)

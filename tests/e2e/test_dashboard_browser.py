@@ -256,6 +256,47 @@ def test_the_cancel_button_stops_a_long_job(open_stack, page):
         job = client.get(f"/jobs/{job_id}").json()
     assert job["state"] == "cancelled" and 2 <= job["progress"]["step"] < 100_000
 
+    # a finished job can be deleted, with its checkpoints (after a confirmation)
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    row.get_by_role("button", name=f"Delete job {job_id[:8]}").click()
+    assert row.is_visible()
+    with stack.client() as client:
+        served = client.get("/models").json()["served"] or ""
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name=f"Delete job {job_id[:8]}").click()
+    if served.startswith(f"{job_id}:"):
+        # run alone, this job holds the only model, which is served: it is kept
+        until(page, stack, "() => document.getElementById('action-message').textContent"
+              ".includes('being served')", "the refused delete's message")
+        assert row.is_visible()
+        return
+    until(page, stack, "(id) => !" + ROW, "the deleted job's row to go", arg=job_id)
+    assert page.get_by_test_id("action-message").inner_text() == f"Deleted job {job_id[:8]}."
+    with stack.client() as client:
+        assert client.get(f"/jobs/{job_id}").status_code == 404
+
+
+def test_the_api_docs_render_with_no_network(open_stack, page):
+    """Swagger UI draws every operation from assets the service serves itself; any request
+    elsewhere is refused, as on an offline host."""
+    stack = open_stack
+    elsewhere: list[str] = []
+
+    def only_the_service(route):
+        if route.request.url.startswith(stack.url):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_service)
+    page.goto(f"{stack.url}/docs")
+    until(page, stack, "() => document.querySelectorAll('.opblock').length >= 15",
+          "Swagger UI to draw the operations")
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert {"/jobs/{job_id}/cancel", "/serving/pin", "/generate"} <= {p.strip() for p in paths}
+    assert elsewhere == []
+
 
 def test_a_token_protected_service_in_a_narrow_window(token_stack, page):
     stack = token_stack
@@ -282,7 +323,7 @@ def test_a_token_protected_service_in_a_narrow_window(token_stack, page):
     assert page.get_by_label("API token").input_value() == TOKEN
     assert no_horizontal_scroll(page)
 
-    # DELETE needs the token as well
+    # cancelling needs the token as well
     page.get_by_label("API token").fill("")
     cancel = page.get_by_role("button", name=f"Cancel job {job_id[:8]}")
     cancel.click()
