@@ -25,6 +25,7 @@ import psycopg
 import torch
 
 from bench.timing import median_seconds
+from jobs.artifact_cache import ArtifactCache
 from jobs.artifact_store import ArtifactStore
 from jobs.bootstrap import prepare_shared_state
 from jobs.database import make_engine
@@ -73,7 +74,8 @@ def reload_ms(settings: Settings, size: int, repeats: int) -> float:
     engine = make_engine(settings.database_url)
     records = ModelRecords(engine)
     synthetic_rows(records, size - 1, template)
-    loader = ModelLoader(ArtifactStore.from_url(settings.store_url), settings.model_cache_dir)
+    loader = ModelLoader(ArtifactCache(ArtifactStore.from_url(settings.store_url),
+                                       settings.model_cache_dir))
     policy = ServingPolicy(records, ServingPins(records.engine), Gate("mnist", 5.0, 50.0))
     registry = ModelRegistry(records, loader, policy)
     registry.refresh()

@@ -11,6 +11,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from jobs.artifact_cache import ArtifactCache
 from jobs.artifact_store import ArtifactStore
 from jobs.bootstrap import prepare_shared_state
 from jobs.database import make_engine
@@ -58,8 +59,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pins = ServingPins(engine)
     app.state.artifacts = store
     app.state.celery = make_celery(settings)
+    app.state.artifact_cache = ArtifactCache(store, settings.model_cache_dir)
     loader = ModelLoader(
-        store, settings.model_cache_dir, settings.serve_device, settings.max_concurrent_loads
+        app.state.artifact_cache, settings.serve_device, settings.max_concurrent_loads
     )
     gate = Gate(settings.serve_dataset, settings.promote_min_inception_score,
                 settings.promote_max_frechet_distance)

@@ -7,6 +7,7 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, Request
 
+from jobs.artifact_cache import ArtifactCache
 from jobs.artifact_store import ArtifactStore
 from jobs.job_store import JobStore
 from jobs.model_records import ModelRecords
@@ -32,6 +33,10 @@ def get_models(request: Request) -> ModelRecords:
 
 def get_artifacts(request: Request) -> ArtifactStore:
     return request.app.state.artifacts
+
+
+def get_artifact_cache(request: Request) -> ArtifactCache:
+    return request.app.state.artifact_cache
 
 
 def get_pins(request: Request) -> ServingPins:
@@ -62,6 +67,7 @@ SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 ModelsDep = Annotated[ModelRecords, Depends(get_models)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
+ArtifactCacheDep = Annotated[ArtifactCache, Depends(get_artifact_cache)]
 PinsDep = Annotated[ServingPins, Depends(get_pins)]
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 GateDep = Annotated[RenderGate, Depends(get_gate)]

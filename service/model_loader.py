@@ -1,37 +1,29 @@
 """Turning a models-table row into a generator ready to sample, at most once per model.
 
 The row names the serving artifact in the store and its SHA-256. The artifact is downloaded
-once into a local cache folder named by that SHA-256 (a local store is read in place), its
-weights are checked against the hash, and the generator is rebuilt and given a test forward
-pass with finite output on the serving device. Loads run on a small thread pool — never on
-the event loop — which bounds how many run at once; concurrent requests for one model share
-one load, and the newest few loaded generators are kept. A model that fails is remembered as
-invalid with the reason, and is not tried again.
+once into a local cache folder named by that SHA-256 (``jobs.artifact_cache``; a local store
+is read in place), its weights are checked against the hash, and the generator is rebuilt
+and given a test forward pass with finite output on the serving device. Loads run on a small
+thread pool — never on the event loop — which bounds how many run at once; concurrent
+requests for one model share one load, and the newest few loaded generators are kept. A
+model that fails is remembered as invalid with the reason, and is not tried again.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from jobs.artifact_store import ArtifactStore
+from jobs.artifact_cache import ArtifactCache
 from jobs.model_records import ModelRecord
 from shared_models.networks import Generator
 from shared_models.sampling import grid_inputs, outputs
-from shared_models.serving_artifact import (
-    CONFIG_FILE,
-    WEIGHTS_FILE,
-    ArtifactError,
-    load_serving_generator,
-)
+from shared_models.serving_artifact import ArtifactError
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +53,12 @@ class LoadedModel:
 class ModelLoader:
     def __init__(
         self,
-        store: ArtifactStore,
-        cache_dir: Path,
+        artifacts: ArtifactCache,
         device: str | torch.device = "cpu",
         max_concurrent_loads: int = 2,
         keep_loaded: int = 4,
     ) -> None:
-        self.store = store
-        self.cache_dir = cache_dir
+        self.artifacts = artifacts
         self.device = torch.device(device)
         self.keep_loaded = keep_loaded
         self.invalid: dict[str, str] = {}  # artifact SHA-256 -> why it cannot be served
@@ -119,44 +109,10 @@ class ModelLoader:
         return loaded
 
     def _rebuild(self, record: ModelRecord) -> Generator:
-        folder = self._local_folder(record)
-        try:
-            generator, _ = load_serving_generator(
-                folder, self.device, expected_sha256=record.sha256
-            )
-        except ArtifactError:
-            if folder != self.cache_dir / record.sha256:
-                raise
-            log.warning("cached copy of %s is damaged: downloading it again", record.id)
-            shutil.rmtree(folder, ignore_errors=True)
-            folder = self._local_folder(record)
-            generator, _ = load_serving_generator(
-                folder, self.device, expected_sha256=record.sha256
-            )
+        generator, _ = self.artifacts.load(record, self.device)
         if not torch.isfinite(outputs(generator, grid_inputs(generator, 2, seed=0))).all():
             raise InvalidModel("test forward pass gave non-finite values")
         return generator
-
-    def _local_folder(self, record: ModelRecord) -> Path:
-        """The artifact on this machine: in place for a local store, else the cache."""
-        in_place = self.store.local_path(record.artifact_key)
-        if in_place is not None:
-            return in_place
-        cached = self.cache_dir / record.sha256
-        if (cached / WEIGHTS_FILE).is_file():
-            return cached
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        download = Path(tempfile.mkdtemp(prefix=f".{record.sha256[:12]}-", dir=self.cache_dir))
-        try:
-            for name in (CONFIG_FILE, WEIGHTS_FILE):
-                self.store.get_file(f"{record.artifact_key}/{name}", download / name)
-            download.rename(cached)
-        except BaseException:
-            shutil.rmtree(download, ignore_errors=True)
-            if (cached / WEIGHTS_FILE).is_file():  # another process cached it meanwhile
-                return cached
-            raise
-        return cached
 
 
 def _done(value: LoadedModel) -> Future[LoadedModel]:

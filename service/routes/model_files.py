@@ -23,9 +23,10 @@ from fastapi.responses import FileResponse
 from pydantic import Field
 from starlette.background import BackgroundTask
 
+from jobs.artifact_cache import ArtifactCache
 from jobs.artifact_store import ArtifactStore
 from jobs.model_records import ModelRecord
-from service.deps import ArtifactsDep, RegistryDep, SettingsDep
+from service.deps import ArtifactCacheDep, ArtifactsDep, RegistryDep, SettingsDep
 from service.errors import problems
 from service.model_registry import ModelNotFound, ModelRegistry
 from service.schemas import ModelView
@@ -81,7 +82,7 @@ async def describe_model(
 async def export_model(
     model_id: ModelIdParam,
     registry: RegistryDep,
-    artifacts: ArtifactsDep,
+    cache: ArtifactCacheDep,
     settings: SettingsDep,
     kind: Annotated[ArchiveFormat, Query(alias="format", description="zip or tar.gz")] = "zip",
 ) -> FileResponse:
@@ -93,7 +94,7 @@ async def export_model(
         raise HTTPException(status.HTTP_409_CONFLICT, f"model {record.id} is invalid: {reason}")
     try:
         work, archive = await anyio.to_thread.run_sync(
-            build_archive, artifacts, record, kind, settings.model_cache_dir
+            build_archive, cache, record, kind, settings.model_cache_dir
         )
     except ArtifactError as error:
         raise HTTPException(
@@ -128,17 +129,14 @@ def read_config(store: ArtifactStore, record: ModelRecord) -> dict[str, Any] | N
 
 
 def build_archive(
-    store: ArtifactStore, record: ModelRecord, kind: str, scratch: Path
+    cache: ArtifactCache, record: ModelRecord, kind: str, scratch: Path
 ) -> tuple[Path, Path]:
-    """(the temporary folder, the archive in it) for ``record``'s model."""
+    """(the temporary folder, the archive in it) for ``record``'s model, from the artifact
+    on this machine (read in place, or downloaded once into the model cache)."""
     scratch.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".export-", dir=scratch))
     try:
-        folder = store.local_path(record.artifact_key)  # a local store is read in place
-        if folder is None:
-            folder = work / "artifact"
-            for name in (CONFIG_FILE, WEIGHTS_FILE):
-                store.get_file(f"{record.artifact_key}/{name}", folder / name)
+        folder = cache.folder(record)
         weights, info = read_serving_artifact(folder, expected_sha256=record.sha256)
         generator = generator_from_weights(info.architecture, weights)
         card = work / "card"
