@@ -15,6 +15,8 @@ function bodyOf(form) {
     lr: Number(f.lr.value),
     beta1: Number(f.beta1.value),
     ema_decay: Number(f.ema_decay.value),
+    precision: f.precision.value,
+    compile: f.compile.checked,
   };
   if (f.run_length.value === "iterations") body.iterations = Number(f.iterations.value);
   else body.mode = f.run_length.value;
@@ -37,8 +39,13 @@ export function applySpec(form, spec) {
   const example = spec.examples?.[0] ?? {};
   for (const [name, property] of Object.entries(spec.properties)) {
     const input = form.elements[name];
-    if (!(input instanceof HTMLInputElement)) continue;
     const value = example[name] ?? property.default;
+    if (input instanceof HTMLSelectElement) {
+      if (property.description) input.title = property.description;
+      if (value !== null && value !== undefined) input.value = String(value);
+      continue;
+    }
+    if (!(input instanceof HTMLInputElement)) continue;
     if (property.description) input.title = property.description;
     if (input.type === "checkbox") {
       input.checked = Boolean(value);

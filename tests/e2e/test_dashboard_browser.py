@@ -164,9 +164,11 @@ def test_a_job_started_from_the_form_is_followed_until_it_finishes(open_stack, p
     with stack.client() as client:
         params = client.get(f"/jobs/{job_id}").json()["params"]
     assert {k: params[k] for k in ("iterations", "batch_size", "checkpoint_every", "seed",
-                                   "dataset", "conditional", "ema_decay")} == {
+                                   "dataset", "conditional", "ema_decay", "precision",
+                                   "compile")} == {
         "iterations": SHORT, "batch_size": 32, "checkpoint_every": 10, "seed": 11,
-        "dataset": "mnist", "conditional": False, "ema_decay": 0.99,
+        "dataset": "mnist", "conditional": False, "ema_decay": 0.99, "precision": "auto",
+        "compile": False,
     }
     row = page.locator(f'tr[data-job-id="{job_id}"]')
 
