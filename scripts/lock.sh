@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compile the lock files from pyproject.toml: every package pinned with its hashes, for every
 # platform (markers), Python 3.11 and newer.
-#   requirements-dev.lock  the dependencies and the dev and flower extras (make setup, CI)
+#   requirements-dev.lock  the dependencies and the dev, bench and flower extras (make setup, CI)
 #   requirements.lock      the dependencies and the flower extra (the image), the same
 #                          versions as requirements-dev.lock
 # Run after editing the dependencies in pyproject.toml (`make lock`); `make lock UPGRADE=1`
@@ -16,7 +16,7 @@ compile() {
   "$UV" pip compile --quiet --universal --python-version 3.11 --generate-hashes \
     --custom-compile-command "make lock" "$@"
 }
-compile pyproject.toml --extra dev --extra flower "${upgrade[@]}" -o requirements-dev.lock
+compile pyproject.toml --extra dev --extra bench --extra flower "${upgrade[@]}" -o requirements-dev.lock
 compile pyproject.toml --extra flower -c requirements-dev.lock -o requirements.lock
 echo "wrote requirements-dev.lock ($(grep -c '==' requirements-dev.lock) packages) and" \
      "requirements.lock ($(grep -c '==' requirements.lock) packages)"

@@ -11,7 +11,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 echo "installing dcgan-service and its dependencies into .venv (torch 2.14.1 is large: minutes the first time)"
-# exactly the packages of the lock (the dependencies, the dev and flower extras), checked
+# exactly the packages of the lock (the dependencies, the dev, bench and flower extras), checked
 # against their hashes; then the project itself, editable, built with the lock's setuptools
 .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
   -r requirements-dev.lock

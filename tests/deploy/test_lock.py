@@ -106,7 +106,7 @@ def test_the_image_lock_is_the_dev_lock_without_the_dev_tools(runtime, dev):
 
 
 @pytest.mark.parametrize(("lock", "extras"), [(RUNTIME_LOCK, ("flower",)),
-                                              (DEV_LOCK, ("flower", "dev"))],
+                                              (DEV_LOCK, ("flower", "dev", "bench"))],
                          ids=["requirements.lock", "requirements-dev.lock"])
 def test_the_lock_satisfies_what_pyproject_declares(lock, extras):
     pins = parse_lock(lock.read_text())
