@@ -23,7 +23,8 @@ def test_the_api_prunes_finished_jobs_but_never_the_served_model(tmp_path, mnist
             train_run(settings, record.id, mnist_small, iterations=4, checkpoint_every=1)
             jobs.append(record.id)
         served = jobs[0]
-        client.put("/serving/pin", json={"model": f"{served}:4"})  # the oldest job's model
+        pinned = client.put("/serving/pin", json={"model": f"{served}:4"})  # the oldest job's model
+        assert pinned.status_code == 200, pinned.text
         running = store.submit({"iterations": 4}, 4, settings.queue, 10).id
         train_run(settings, running, mnist_small, iterations=4, checkpoint_every=1)
         store.claim(running, "w", 30, 3)
