@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.deploy.compose_files import COMPOSE_FILE, load_yaml, resolved_config
+from tests.deploy.compose_files import COMPOSE_FILE, resolved_config
+from tests.support.compose import load_yaml
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,8 @@ import shlex
 import socket
 import subprocess
 import sys
-import threading
 import tomllib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,47 +27,26 @@ from tests.deploy.compose_files import (
     REPO,
     SECRETS,
     WORKER_COMMAND,
+    run_project_compose,
+    worker_services,
+)
+from tests.support.compose import (
     ResetList,
     ResetScalar,
     duration_s,
     gpu_devices,
-    installed_tool,
     load_yaml,
     named_volume_at,
-    run_compose,
     schema_errors,
-    worker_services,
 )
+from tests.support.http_stub import http_server
+from tests.support.tools import installed_tool
 
 PROMETHEUS_CONFIG = REPO / "deploy" / "prometheus.yml"
 APP_SERVICES = ("migrate", "api", "worker", "worker-gpu1", "flower")
 
 
 # --- healthchecks against local servers --------------------------------------------------------
-
-
-@contextmanager
-def http_server(status: int, path: str) -> Iterator[int]:
-    """A local HTTP server answering STATUS on PATH (404 elsewhere); yields its port."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(status if self.path == path else 404)
-            self.end_headers()
-            self.wfile.write(b"OK")
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 def healthcheck_argv(test: list[str]) -> list[str]:
@@ -109,11 +85,6 @@ def probe_outcomes(test: list[str], port: int, path: str) -> tuple[int, int, int
 # --- the Compose specification -------------------------------------------------------------
 
 
-def test_the_schema_rejects_a_broken_service():
-    broken = {"services": {"api": {"image": "x", "stop_grace_period": 90, "helthcheck": {}}}}
-    assert schema_errors(broken)
-
-
 def test_compose_file_follows_the_compose_specification(raw):
     assert schema_errors(raw) == []
 
@@ -130,7 +101,9 @@ def test_what_compose_resolves_follows_the_compose_specification(override, confi
 @pytest.mark.parametrize("profiles", [[], ["--profile", "gpu1"]], ids=["default", "gpu1"])
 def test_compose_accepts_the_files_offline(tmp_path, profiles):
     for override in (False, True):
-        result = run_compose(*profiles, "config", "--quiet", home=tmp_path, override=override)
+        result = run_project_compose(
+            *profiles, "config", "--quiet", home=tmp_path, override=override
+        )
         assert result.returncode == 0, result.stderr
 
 
@@ -143,7 +116,7 @@ def test_compose_refuses_to_run_without_each_secret(tmp_path, secret, value):
     given = {k: v for k, v in SECRETS.items() if k != secret}
     if value is not None:
         given[secret] = value
-    result = run_compose("config", "--quiet", home=tmp_path, secrets=given)
+    result = run_project_compose("config", "--quiet", home=tmp_path, secrets=given)
     assert result.returncode != 0
     assert f"required variable {secret} is missing a value: set {secret} to " in result.stderr
 
@@ -188,7 +161,7 @@ def test_the_image_is_tagged_with_the_project_version(config):
 
 
 def test_the_default_profile_runs_the_stores_the_api_one_worker_and_flower(tmp_path):
-    result = run_compose("config", "--services", home=tmp_path)
+    result = run_project_compose("config", "--services", home=tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(result.stdout.split()) == [
         "api", "flower", "migrate", "minio", "postgres", "redis", "worker",
@@ -226,12 +199,6 @@ def test_api_gets_time_to_finish_requests_before_it_is_killed(config):
 
     graceful_s = build_parser().parse_args(["serve"]).graceful_timeout
     assert duration_s(config["services"]["api"]["stop_grace_period"]) > graceful_s
-
-
-def test_duration_parser_reads_compose_durations():
-    assert duration_s("1m30s") == 90 and duration_s("90s") == 90 and duration_s("1h") == 3600
-    with pytest.raises(AssertionError):
-        duration_s("90")
 
 
 # --- workers: one GPU each -------------------------------------------------------------------

@@ -16,12 +16,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.deploy.compose_files import (
-    SECRETS,
-    mounts,
-    named_volume_at,
-    worker_services,
-)
+from tests.deploy.compose_files import SECRETS, worker_services
+from tests.support.compose import mounts, named_volume_at
 
 # The services that reach the database and the object store.
 STATE_SERVICES = ("migrate", "api", "worker", "worker-gpu1")

@@ -20,7 +20,7 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from tests.deploy.compose_files import REPO, SECRETS, run_compose
+from tests.deploy.compose_files import REPO, SECRETS, run_project_compose
 
 DEPLOY_TEST = REPO / "deploy" / "test"
 sys.path.insert(0, str(DEPLOY_TEST))
@@ -44,7 +44,7 @@ def free_port() -> int:
 def started_images(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     """The images of the services `docker compose up` starts with the CPU override."""
     home = tmp_path_factory.mktemp("compose")
-    result = run_compose("config", "--format", "json", home=home, override=True)
+    result = run_project_compose("config", "--format", "json", home=home, override=True)
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
     return sorted({s["image"] for s in services.values() if "build" not in s})

@@ -11,7 +11,6 @@ import shlex
 import subprocess
 import sys
 import tomllib
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -20,109 +19,22 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.deploy.compose_files import REPO, WORKER_COMMAND, installed_tool
+from tests.deploy.compose_files import REPO, WORKER_COMMAND
+from tests.support.dockerfile import (
+    Instruction,
+    Stage,
+    env_of,
+    exec_form,
+    named_stage,
+    parse_stages,
+    sources,
+)
+from tests.support.dockerignore import dockerignore_rules, excluded
+from tests.support.tools import installed_tool
 
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 API_COMMAND = ["dcgan", "serve", "--host", "0.0.0.0", "--port", "8000"]
-
-
-# --- reading a Dockerfile ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str  # upper case
-    args: str  # continuation lines joined
-    line: int
-
-    def flags(self) -> dict[str, str]:
-        """Leading --name=value flags (COPY --from=..., RUN --mount=...)."""
-        found = {}
-        for word in self.args.split():
-            if not word.startswith("--"):
-                break
-            name, _, value = word[2:].partition("=")
-            found[name] = value
-        return found
-
-    def words(self) -> list[str]:
-        """The arguments after the flags, split as the shell would."""
-        words = shlex.split(self.args)
-        while words and words[0].startswith("--"):
-            words.pop(0)
-        return words
-
-
-@dataclass(frozen=True)
-class Stage:
-    base: str
-    name: str | None
-    instructions: list[Instruction]
-
-    def all(self, keyword: str) -> list[Instruction]:
-        return [i for i in self.instructions if i.keyword == keyword]
-
-    def index(self, instruction: Instruction) -> int:
-        return self.instructions.index(instruction)
-
-
-def parse_instructions(text: str) -> list[Instruction]:
-    instructions: list[Instruction] = []
-    parts: list[str] = []
-    start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue  # comments and blank lines, also inside continuations
-        if not parts:
-            start = number
-        if line.endswith("\\"):
-            parts.append(line[:-1].strip())
-            continue
-        parts.append(line)
-        keyword, _, args = " ".join(parts).partition(" ")
-        instructions.append(Instruction(keyword.upper(), args.strip(), start))
-        parts = []
-    assert not parts, "the Dockerfile ends inside a line continuation"
-    return instructions
-
-
-def parse_stages(text: str) -> list[Stage]:
-    stages: list[Stage] = []
-    for instruction in parse_instructions(text):
-        if instruction.keyword == "FROM":
-            words = instruction.words()
-            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(words[0], name, []))
-        elif stages:
-            stages[-1].instructions.append(instruction)
-    return stages
-
-
-def exec_form(instruction: Instruction) -> list[str]:
-    """The JSON array of an exec-form CMD/ENTRYPOINT (fails for the shell form)."""
-    args = instruction.args
-    if instruction.keyword == "HEALTHCHECK":
-        args = re.sub(r"^(--\S+\s+)*CMD\s+", "", args)
-    value = json.loads(args)
-    assert isinstance(value, list) and all(isinstance(v, str) for v in value), args
-    return value
-
-
-def env_of(stage: Stage) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for instruction in stage.all("ENV"):
-        for pair in shlex.split(instruction.args):
-            key, sep, value = pair.partition("=")
-            assert sep, f"ENV {key} without '=' (the legacy form)"
-            env[key] = value
-    return env
-
-
-def sources(copy: Instruction) -> list[str]:
-    """What a COPY takes from the build context, as paths relative to it."""
-    return [s.removeprefix("./").rstrip("/") for s in copy.words()[:-1]]
 
 
 def packages() -> list[str]:
@@ -142,12 +54,6 @@ def runtime(stages: list[Stage]) -> Stage:
     return stages[-1]
 
 
-def named_stage(stages: list[Stage], name: str) -> Stage:
-    named = {stage.name: stage for stage in stages}
-    assert name in named, [stage.name for stage in stages]
-    return named[name]
-
-
 @pytest.fixture(scope="module")
 def dependencies(stages: list[Stage]) -> Stage:
     return named_stage(stages, "dependencies")
@@ -156,16 +62,6 @@ def dependencies(stages: list[Stage]) -> Stage:
 @pytest.fixture(scope="module")
 def wheel(stages: list[Stage]) -> Stage:
     return named_stage(stages, "wheel")
-
-
-def test_parser_reads_continuations_comments_and_stages():
-    text = "FROM a:1 AS one\n# note\nRUN x \\\n  # inside\n  && y\nFROM b:2\nCMD [\"z\"]\n"
-    parsed = parse_stages(text)
-    assert [(s.base, s.name) for s in parsed] == [("a:1", "one"), ("b:2", None)]
-    assert parsed[0].instructions == [Instruction("RUN", "x && y", 3)]
-    assert exec_form(parsed[1].instructions[0]) == ["z"]
-    with pytest.raises(json.JSONDecodeError):
-        exec_form(Instruction("CMD", "dcgan serve", 1))
 
 
 # --- hadolint --------------------------------------------------------------------------------
@@ -420,55 +316,6 @@ def test_dependency_closure_follows_markers_and_extras():
 
 
 # --- the build context -----------------------------------------------------------------------
-
-
-def dockerignore_rules(text: str) -> list[tuple[bool, re.Pattern[str]]]:
-    """(exception?, regex) per line, with Docker's syntax: Go's filepath.Match per path
-    element (`*` and `?` stop at `/`), `**` for any number of directories, `!` exceptions."""
-    rules = []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        exception = line.startswith("!")
-        pattern = os.path.normpath(line.lstrip("!").strip()).lstrip("/")
-        regex, i = "", 0
-        while i < len(pattern):
-            if pattern.startswith("**/", i):
-                regex, i = regex + "(?:.*/)?", i + 3
-            elif pattern.startswith("**", i):
-                regex, i = regex + ".*", i + 2
-            elif pattern[i] == "*":
-                regex, i = regex + "[^/]*", i + 1
-            elif pattern[i] == "?":
-                regex, i = regex + "[^/]", i + 1
-            elif pattern[i] == "[":
-                end = pattern.index("]", i)
-                regex, i = regex + pattern[i : end + 1], end + 1
-            else:
-                regex, i = regex + re.escape(pattern[i]), i + 1
-        rules.append((exception, re.compile(regex)))
-    return rules
-
-
-def excluded(path: str, rules: list[tuple[bool, re.Pattern[str]]]) -> bool:
-    """Whether the build context leaves PATH out: the last rule that matches it or one of
-    its parent directories decides."""
-    parts = path.split("/")
-    candidates = ["/".join(parts[: n + 1]) for n in range(len(parts))]
-    result = False
-    for exception, regex in rules:
-        if any(regex.fullmatch(candidate) for candidate in candidates):
-            result = not exception
-    return result
-
-
-def test_dockerignore_matcher_follows_dockers_rules():
-    rules = dockerignore_rules("data\n*.md\n!README.md\n**/__pycache__\n")
-    assert excluded("data/MNIST/raw/x.gz", rules) and excluded("CHANGES.md", rules)
-    assert not excluded("README.md", rules) and not excluded("docs/CHANGES.md", rules)
-    assert excluded("a/b/__pycache__/c.pyc", rules) and excluded("__pycache__/c.pyc", rules)
-    assert not excluded("database.py", rules)
 
 
 @pytest.mark.parametrize("path", [

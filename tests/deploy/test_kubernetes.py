@@ -13,7 +13,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.deploy.compose_files import CHECKPOINT_ON_SHUTDOWN_S, REPO, duration_s
+from tests.deploy.compose_files import CHECKPOINT_ON_SHUTDOWN_S, REPO
+from tests.support.compose import duration_s
 
 MANIFESTS = REPO / "deploy" / "kubernetes"
 KUSTOMIZATION = MANIFESTS / "kustomization.yaml"
