@@ -167,7 +167,7 @@ def test_a_job_started_from_the_form_is_followed_until_it_finishes(open_stack, p
                                    "dataset", "conditional", "ema_decay", "precision",
                                    "compile")} == {
         "iterations": SHORT, "batch_size": 32, "checkpoint_every": 10, "seed": 11,
-        "dataset": "mnist", "conditional": False, "ema_decay": 0.99, "precision": "auto",
+        "dataset": "mnist", "conditional": True, "ema_decay": 0.99, "precision": "auto",
         "compile": False,
     }
     row = page.locator(f'tr[data-job-id="{job_id}"]')
