@@ -64,7 +64,7 @@ def train_model(
     batch_size: int = 128,
     seed: int = 0,
     conditional: bool = False,
-    ema_decay: float = 0.0,
+    ema_decay: float = TrainConfig.ema_decay,
     data: ImageData | None = None,
     data_dir: str | Path | None = None,
     device: str | torch.device | None = None,
