@@ -86,18 +86,17 @@ def prune_finished(
     engine: Engine, store: ArtifactStore, keep_jobs: int, protected: Collection[str] = ()
 ) -> list[ModelRecord]:
     """Retention: drop finished jobs' rolling checkpoints, and every model of the finished
-    jobs beyond the newest ``keep_jobs``; the models deleted."""
+    jobs (with models) beyond the newest ``keep_jobs``; the models deleted."""
     with engine.begin() as db:
-        newest_first = db.execute(
-            select(jobs.c.id)
-            .where(jobs.c.state.in_(FINISHED))
-            .order_by(jobs.c.finished_at.desc(), jobs.c.id)
-        ).scalars().all()
-        kept = set(newest_first[:keep_jobs])
+        # one statement: the finished jobs and their models from one snapshot (two reads
+        # would see a job finish in between and drop its models as an old job's)
         rows = db.execute(
-            select(models.c.id, models.c.job_id, models.c.step, models.c.final)
-            .where(models.c.job_id.in_(select(jobs.c.id).where(jobs.c.state.in_(FINISHED))))
+            select(models.c.id, models.c.job_id, models.c.step, models.c.final,
+                   jobs.c.finished_at)
+            .join(jobs, jobs.c.id == models.c.job_id)
+            .where(jobs.c.state.in_(FINISHED))
         ).all()
+        kept = set(_newest_jobs(rows, keep_jobs))
         keep = {model_id for model_id in _job_models(rows) if _job_of(model_id) in kept}
         spared = keep | set(protected) | {_pinned(db)}
         doomed = [row.id for row in rows if row.id not in spared]
@@ -117,6 +116,12 @@ def delete_objects(store: ArtifactStore, records: Iterable[ModelRecord]) -> None
         folder = store.local_path(record.artifact_key)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _newest_jobs(rows: Iterable[Any], count: int) -> list[str]:
+    """The ``count`` most recently finished of the rows' jobs."""
+    finished = {row.job_id: row.finished_at or 0.0 for row in rows}
+    return sorted(finished, key=lambda job_id: (-finished[job_id], job_id))[:count]
 
 
 def _job_models(rows: Iterable[Any]) -> set[str]:
