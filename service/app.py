@@ -26,6 +26,7 @@ from service.metrics import LatencyMiddleware, Metrics
 from service.model_loader import ModelLoader
 from service.model_registry import ModelRegistry
 from service.openapi import install_openapi, operation_id
+from service.query_params import SingleQueryValues
 from service.render_gate import RenderGate
 from service.retention import RetentionThread
 from service.routes import (
@@ -109,6 +110,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=app.state.settings.max_body_bytes)
+    app.add_middleware(SingleQueryValues)
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
     for router in (
         health.router,
