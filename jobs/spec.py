@@ -14,7 +14,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from shared_models.config import (
     FAST_ITERATIONS,
-    NUM_CLASSES,
     SLOW_ITERATIONS,
     TRAIN_FIELDS,
     DatasetName,
@@ -23,6 +22,7 @@ from shared_models.config import (
     Precision,
     TrainConfig,
     bounds_of,
+    network_configs,
 )
 
 MODES = {"fast": FAST_ITERATIONS, "slow": SLOW_ITERATIONS}
@@ -123,8 +123,7 @@ class JobSpec(BaseModel):
         )
 
     def network_configs(self) -> tuple[GeneratorConfig, DiscriminatorConfig]:
-        classes = NUM_CLASSES if self.conditional else 0
-        return GeneratorConfig(num_classes=classes), DiscriminatorConfig(num_classes=classes)
+        return network_configs(self.conditional)
 
 
 # The quick start: what `dcgan up` trains when there is no model yet, and the job the

@@ -38,6 +38,10 @@ class GeneratorConfig:
     kernel: int = 5
     image_size: int = 28
     num_classes: int = 0  # > 0 makes the generator class-conditional
+    # conditional only: the label also adds a learned 128x7x7 map to the second dense layer's
+    # output, as the discriminator sees it beside its dense features; off in the conditional
+    # networks before it
+    label_maps: bool = False
 
     def __post_init__(self) -> None:
         _require_positive(self, "nz", "hidden", "channels", "kernel")
@@ -58,6 +62,9 @@ class DiscriminatorConfig:
     leak: float = 0.2
     image_size: int = 28
     num_classes: int = 0
+    # conditional only: add the projection of the label onto the dense features to the logit
+    # (Miyato & Koyama 2018); off in the conditional networks before it
+    projection: bool = False
 
     def __post_init__(self) -> None:
         _require_positive(self, "conv1_channels", "conv2_channels", "hidden", "kernel")
@@ -111,6 +118,18 @@ def setting(default: Any, doc: str, **bounds: float) -> Any:
 def bounds_of(name: str) -> Bounds:
     """The bounds and description of a TrainConfig field."""
     return TRAIN_FIELDS[name].metadata["bounds"]
+
+
+def network_configs(conditional: bool) -> tuple[GeneratorConfig, DiscriminatorConfig]:
+    """The tutorial's networks, or their class-conditional form: the one-hot label at the
+    generator's input and as learned 7x7 maps, and at the discriminator's input planes and
+    dense layer, projected onto its dense features."""
+    if not conditional:
+        return GeneratorConfig(), DiscriminatorConfig()
+    return (
+        GeneratorConfig(num_classes=NUM_CLASSES, label_maps=True),
+        DiscriminatorConfig(num_classes=NUM_CLASSES, projection=True),
+    )
 
 
 MAX_SEED = 2**31 - 1

@@ -4,8 +4,12 @@ Batch normalisation follows CNTK's ``BatchNormalization(map_rank=1)``: per featu
 dense 1024-unit layers and per channel wherever the tensor has a spatial layout, which
 includes the generator's second dense layer once it is shaped as 128x7x7. Every layer keeps
 its bias, as CNTK's layers do. With ``num_classes > 0`` both networks are conditioned on a
-one-hot label (concatenated to the noise, and to the discriminator's input planes and its
-dense features).
+one-hot label: concatenated to the noise, and to the discriminator's input planes and its
+dense features. Conditional jobs also turn on ``label_maps`` (the label adds a learned
+128x7x7 map to the generator's second dense layer) and ``projection`` (the discriminator's
+logit gains the label's learned vector dotted with its dense features, as in Miyato and
+Koyama's projection discriminator): without them the generator can take thousands of
+iterations to learn a class.
 """
 
 from __future__ import annotations
@@ -49,6 +53,10 @@ class Generator(nn.Module):
         self.fc1 = nn.Linear(config.nz + config.num_classes, config.hidden)  # (B, 1024)
         self.bn1 = nn.BatchNorm1d(config.hidden)
         self.fc2 = nn.Linear(config.hidden, config.channels * self.base**2)  # (B, 128*7*7)
+        if config.num_classes and config.label_maps:
+            self.label_maps = nn.Linear(
+                config.num_classes, config.channels * self.base**2, bias=False
+            )  # (B, 128*7*7)
         self.bn2 = nn.BatchNorm2d(config.channels)  # on (B, 128, 7, 7)
         self.deconv1 = nn.ConvTranspose2d(
             config.channels,
@@ -67,9 +75,13 @@ class Generator(nn.Module):
         if self.config.num_classes:
             if labels is None:
                 raise ValueError("this generator is conditional: pass labels")
-            z = torch.cat([z, one_hot(labels, self.config.num_classes, z.dtype)], dim=1)
+            y = one_hot(labels, self.config.num_classes, z.dtype)
+            z = torch.cat([z, y], dim=1)
         h = F.relu(self.bn1(self.fc1(z)))  # (B, 1024)
-        h = self.fc2(h).view(-1, self.config.channels, self.base, self.base)  # (B, 128, 7, 7)
+        h = self.fc2(h)
+        if self.config.num_classes and self.config.label_maps:
+            h = h + self.label_maps(y)
+        h = h.view(-1, self.config.channels, self.base, self.base)  # (B, 128, 7, 7)
         h = F.relu(self.bn2(h))
         h = F.relu(self.bn3(self.deconv1(h)))  # (B, 128, 14, 14)
         return torch.tanh(self.deconv2(h))  # (B, 1, 28, 28)
@@ -111,6 +123,8 @@ class Discriminator(nn.Module):
         )  # (B, 1024)
         self.bn3 = nn.BatchNorm1d(config.hidden)
         self.fc2 = nn.Linear(config.hidden, 1)  # (B, 1)
+        if config.num_classes and config.projection:
+            self.project = nn.Linear(config.num_classes, config.hidden, bias=False)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         leak = self.config.leak
@@ -128,7 +142,10 @@ class Discriminator(nn.Module):
         if y is not None:
             h = torch.cat([h, y], dim=1)
         h = F.leaky_relu(self.bn3(self.fc1(h)), leak)  # (B, 1024)
-        return self.fc2(h).squeeze(1)  # (B,)
+        logits = self.fc2(h).squeeze(1)  # (B,)
+        if y is not None and self.config.projection:
+            logits = logits + (self.project(y) * h).sum(dim=1)
+        return logits
 
     def probability(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         return torch.sigmoid(self(x, labels))

@@ -20,11 +20,11 @@ import torch
 from shared_models.checkpoint import iter_manifests, newest_checkpoint, read_checkpoint
 from shared_models.config import (
     FAST_ITERATIONS,
-    NUM_CLASSES,
     DiscriminatorConfig,
     GeneratorConfig,
     TrainConfig,
     from_dict,
+    network_configs,
 )
 from shared_models.data import ImageData
 from shared_models.data import load_dataset as load_split
@@ -87,9 +87,9 @@ def train_model(
                          "them, or choose another folder")
     config = TrainConfig(iterations=iterations, batch_size=batch_size, seed=seed,
                          dataset=dataset, ema_decay=ema_decay, **settings)
-    classes = NUM_CLASSES if conditional else 0
-    generator_config = generator_config or GeneratorConfig(num_classes=classes)
-    discriminator_config = discriminator_config or DiscriminatorConfig(num_classes=classes)
+    default_generator, default_discriminator = network_configs(conditional)
+    generator_config = generator_config or default_generator
+    discriminator_config = discriminator_config or default_discriminator
     if start is not None:  # the run's own architecture
         generator_config = from_dict(GeneratorConfig, start.state["generator_config"])
         discriminator_config = from_dict(DiscriminatorConfig,

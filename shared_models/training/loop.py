@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -141,9 +141,14 @@ def check_resumable(
         for f in fields(TrainConfig)
         if f.name not in RUNTIME_FIELDS and getattr(saved, f.name) != getattr(train_config, f.name)
     ]
-    if from_dict(GeneratorConfig, state["generator_config"]) != generator_config:
+    # the conditional networks' label maps and projection head are no setting of a run: a run
+    # begun without them resumes without them
+    saved_generator = from_dict(GeneratorConfig, state["generator_config"])
+    if saved_generator != replace(generator_config, label_maps=saved_generator.label_maps):
         differences.append("generator architecture")
-    if from_dict(DiscriminatorConfig, state["discriminator_config"]) != discriminator_config:
+    saved_discriminator = from_dict(DiscriminatorConfig, state["discriminator_config"])
+    asked = replace(discriminator_config, projection=saved_discriminator.projection)
+    if saved_discriminator != asked:
         differences.append("discriminator architecture")
     if int(state["step"]) > train_config.iterations:
         differences.append(

@@ -100,6 +100,50 @@ def test_conditional_networks_take_labels_and_refuse_to_run_without():
         generator(torch.rand(4, 100))
 
 
+def test_the_projection_head_lets_the_label_move_the_logit_through_the_dense_features():
+    """With the label's other inputs zeroed, only the projection can tell labels apart."""
+    torch.manual_seed(0)
+    images, labels = torch.rand(8, 1, 28, 28) * 2 - 1, torch.arange(8)
+    logits = {}
+    for projection in (False, True):
+        discriminator = Discriminator(DiscriminatorConfig(num_classes=10, projection=projection))
+        with torch.no_grad():
+            discriminator.conv1.weight[:, 1:] = 0  # the label planes
+            discriminator.fc1.weight[:, -10:] = 0  # the label beside the dense features
+        discriminator.eval()
+        logits[projection] = (discriminator(images, labels), discriminator(images, labels + 1))
+    assert torch.equal(*logits[False])
+    assert not torch.allclose(*logits[True])
+    discriminator = Discriminator(DiscriminatorConfig(num_classes=10, projection=True))
+    assert discriminator.project.weight.shape == (1024, 10)
+
+
+def test_the_label_maps_let_the_label_shape_the_generators_seven_by_seven_maps():
+    """With the label's weights at the input zeroed, only the label maps can tell labels
+    apart, and they add the same learned map to every noise vector asked for that label."""
+    torch.manual_seed(0)
+    z, labels = torch.rand(8, 100) * 2 - 1, torch.full((8,), 3)
+    images = {}
+    for label_maps in (False, True):
+        generator = Generator(GeneratorConfig(num_classes=10, label_maps=label_maps))
+        with torch.no_grad():
+            generator.fc1.weight[:, -10:] = 0
+        generator.eval()
+        images[label_maps] = (generator(z, labels), generator(z, labels + 1))
+    assert torch.equal(*images[False])
+    assert not torch.allclose(*images[True])
+    generator = Generator(GeneratorConfig(num_classes=10, label_maps=True))
+    assert generator.label_maps.weight.shape == (128 * 7 * 7, 10)
+
+
+def test_unconditional_networks_have_no_label_maps_or_projection_head():
+    generator = Generator(GeneratorConfig(label_maps=True))
+    discriminator = Discriminator(DiscriminatorConfig(projection=True))
+    assert not hasattr(generator, "label_maps") and not hasattr(discriminator, "project")
+    assert count_parameters(generator) == count_parameters(Generator())
+    assert count_parameters(discriminator) == count_parameters(Discriminator())
+
+
 @pytest.mark.parametrize(
     ("factory", "message"),
     [

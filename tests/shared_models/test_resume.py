@@ -3,6 +3,7 @@ from dataclasses import replace
 import pytest
 import torch
 
+from jobs.spec import JobSpec
 from shared_models.checkpoint import (
     checkpoint_path,
     iter_manifests,
@@ -105,3 +106,41 @@ def test_a_run_records_each_sessions_setup(tmp_path, mnist_small):
     segments = torch.load(final.path, weights_only=True)["segments"]
     assert [(s["from_step"], s["device"], s["precision"], s["asked_precision"])
             for s in segments] == [(0, "cpu", "float32", "auto"), (3, "cpu", "float32", "float32")]
+
+
+def test_a_conditional_run_begun_before_the_label_maps_and_projection_resumes_as_it_began(
+    tmp_path, mnist_small
+):
+    """Conditional jobs now train with the generator's label maps and the discriminator's
+    projection head; a run begun without them resumes without them (they are no setting of a
+    run), while a real change of architecture is still refused."""
+    job_generator, job_discriminator = JobSpec(iterations=4, conditional=True).network_configs()
+    assert job_generator.label_maps and job_discriminator.projection
+    new_g = replace(TINY_G, num_classes=10, label_maps=True)
+    new_d = replace(TINY_D, num_classes=10, projection=True)
+    old_g, old_d = replace(new_g, label_maps=False), replace(new_d, projection=False)
+    config = tiny_train_config(iterations=4, checkpoint_every=2)
+    train(config, mnist_small, tmp_path, generator_config=old_g, discriminator_config=old_d,
+          device=CPU, hooks=TrainHooks(should_stop=lambda: False))
+    [older, _] = sorted(iter_manifests(tmp_path), key=lambda m: m.step)
+    state = torch.load(older.path, weights_only=True)
+    del state["generator_config"]["label_maps"]  # as checkpoints before them have it
+    del state["discriminator_config"]["projection"]
+    save_checkpoint(state, checkpoint_path(tmp_path / "older", older.step))
+
+    def resume(generator_config, discriminator_config):
+        return train(config, mnist_small, tmp_path / "older", generator_config=generator_config,
+                     discriminator_config=discriminator_config, device=CPU,
+                     start=newest_checkpoint(tmp_path / "older"))
+
+    resumed = resume(new_g, new_d)
+    assert resumed.step == 4
+    final = torch.load(resumed.checkpoint, weights_only=True)
+    assert not final["generator_config"]["label_maps"]
+    assert not final["discriminator_config"]["projection"]
+    assert not any(name.startswith("label_maps") for name in final["generator"])
+    assert not any(name.startswith("project") for name in final["discriminator"])
+    with pytest.raises(ResumeMismatch, match="generator architecture"):
+        resume(replace(new_g, hidden=16), new_d)
+    with pytest.raises(ResumeMismatch, match="discriminator architecture"):
+        resume(new_g, replace(new_d, hidden=16))
