@@ -1,4 +1,4 @@
-.PHONY: setup run test lint unit lock deploy-test
+.PHONY: setup run test test-fast lint unit lock deploy-test
 
 VENV := .venv/bin
 
@@ -12,10 +12,16 @@ lint:
 	$(VENV)/ruff check .
 	$(VENV)/mypy
 
+# the whole suite with line and branch coverage of the product packages
 unit:
-	$(VENV)/pytest
+	$(VENV)/pytest -n auto --cov --cov-report=term
 
 test: setup lint unit
+
+# the inner loop: every test that starts no worker or uvicorn process and trains nothing
+# full-size (the machine's Redis and PostgreSQL are still used)
+test-fast:
+	$(VENV)/pytest -m "not gpu and not processes and not full_size"
 
 # requirements.lock and requirements-dev.lock from pyproject.toml (UPGRADE=1: newest releases)
 lock:

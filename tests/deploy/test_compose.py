@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import tomllib
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from dcgan_cli.waiting import free_port, wait_for
 from tests.deploy.compose_files import (
     CHECKPOINT_ON_SHUTDOWN_S,
     COMPOSE_FILE,
@@ -194,6 +194,23 @@ def test_api_publishes_port_8000_and_is_healthy_when_ready(config):
     assert healthy == 0 and failing != 0 and down != 0
 
 
+def test_api_answers_to_the_host_names_it_is_reached_by(config):
+    from service.allowed_hosts import HostPatterns
+    from service.settings import ServiceSettings
+
+    api = config["services"]["api"]
+    listed = ServiceSettings(DCGAN_ALLOWED_HOSTS=api["environment"]["DCGAN_ALLOWED_HOSTS"])
+    hosts = HostPatterns(listed.allowed_hosts)
+    scrape = yaml.safe_load(PROMETHEUS_CONFIG.read_text())["scrape_configs"]
+    (target,) = [target for job in scrape for group in job["static_configs"]
+                 for target in group["targets"] if target.startswith("api:")]
+    healthcheck = urlsplit(re.search(r"http://[^/']+", " ".join(api["healthcheck"]["test"]))[0])
+    published = f"localhost:{api['ports'][0]['published']}"
+    for host in (target, healthcheck.netloc, published):
+        assert hosts.allows(host), host
+    assert not hosts.allows("rebound.example.com:8000")
+
+
 def test_api_gets_time_to_finish_requests_before_it_is_killed(config):
     from dcgan_cli.main import build_parser
 
@@ -262,19 +279,20 @@ def dcgan_worker_ping(env: dict[str, str], cwd: Path, *options: str) -> int:
     ).returncode
 
 
-def test_worker_ping_fails_without_a_broker(tmp_path):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+def test_worker_ping_fails_without_a_broker_in_one_line(tmp_path):
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-           "REDIS_URL": f"redis://127.0.0.1:{closed_port}/0"}
-    assert dcgan_worker_ping(env, tmp_path) != 0
+           "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    done = subprocess.run([installed_tool("dcgan"), "worker-ping"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "the broker is unreachable" in done.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.processes
 def test_worker_ping_answers_for_a_worker_of_this_host_while_it_runs(tmp_path):
     """The healthcheck against a real broker and real workers: a node of another host does
     not count; a worker started with its default name (dcgan-<pid>@<hostname>) does."""
-    from tests.e2e.stack import RedisServer, Stack, wait_for
+    from tests.support.stack import RedisServer, Stack
 
     broker = RedisServer(tmp_path)
     broker.start()
@@ -290,7 +308,7 @@ def test_worker_ping_answers_for_a_worker_of_this_host_while_it_runs(tmp_path):
     def answered(*options: str) -> bool:
         return dcgan_worker_ping(stack.env, tmp_path, *options) == 0
 
-    quick = ("--timeout", "3")  # a worker on a local broker answers in milliseconds
+    quick = ("--timeout", "1")  # a worker on a local broker answers in milliseconds
     try:
         assert not answered(*quick), "no worker yet"
         stack.dcgan("elsewhere", "worker", "--name", "dcgan-1@another-host")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +15,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from dcgan_cli.waiting import free_port
 from tests.deploy.compose_files import SECRETS, worker_services
 from tests.support.compose import mounts, named_volume_at
 
@@ -68,10 +68,7 @@ def test_postgres_is_healthy_when_it_accepts_connections_over_tcp(config):
     assert "--port=5432" in test
     # the PostgreSQL of this machine listens on 5432: the same check says it is ready
     assert pg_isready_outcome(test, 5432) == 0
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    assert pg_isready_outcome(test, closed_port) != 0
+    assert pg_isready_outcome(test, free_port()) != 0
 
 
 # --- MinIO ---------------------------------------------------------------------------------------
@@ -145,7 +142,7 @@ def test_the_object_store_is_the_minio_service(config, name):
 
 @pytest.mark.parametrize("name", STATE_SERVICES)
 def test_the_settings_read_the_shared_state_from_the_environment(config, name, monkeypatch):
-    from jobs.settings import Settings
+    from core.settings import Settings
 
     for key in [k for k in os.environ if k.startswith(("DCGAN_", "AWS_"))]:
         monkeypatch.delenv(key)

@@ -7,10 +7,8 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -20,6 +18,7 @@ import boto3
 import botocore.exceptions
 import pytest
 
+from dcgan_cli.waiting import free_port, wait_for
 from tests.deploy.compose_files import REPO, SECRETS, run_project_compose
 
 DEPLOY_TEST = REPO / "deploy" / "test"
@@ -29,12 +28,6 @@ import build_mounts  # noqa: E402
 import standins  # noqa: E402
 
 MINIO = DEPLOY_TEST / "standins" / "minio"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # --- stand-ins -------------------------------------------------------------------------------
@@ -127,14 +120,14 @@ def minio_stand_in(tmp_path: Path) -> Iterator[tuple[str, Path, Callable[[], Non
     def start() -> None:
         processes.append(subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 30
-        while True:
+        def ready() -> bool:
             try:
                 urllib.request.urlopen(f"{url}/minio/health/ready", timeout=2)
-                return
             except OSError:
-                assert time.monotonic() < deadline, "the stand-in did not start"
-                time.sleep(0.2)
+                return False
+            return True
+
+        wait_for(ready, 30, "the MinIO stand-in to start")
 
     def restart() -> None:
         processes[-1].terminate()

@@ -167,6 +167,25 @@ def test_api_runs_dcgan_serve_and_probes_readyz_and_livez(resources):
         assert named_port(api, probe["port"]) == 8000
 
 
+def test_api_answers_to_the_host_names_it_is_reached_by_in_the_cluster(resources):
+    from service.allowed_hosts import HostPatterns
+    from service.settings import ServiceSettings
+
+    deployment = resources[("Deployment", "dcgan-api")]
+    api = container(deployment)
+    (listed,) = [v["value"] for v in api["env"] if v["name"] == "DCGAN_ALLOWED_HOSTS"]
+    hosts = HostPatterns(ServiceSettings(DCGAN_ALLOWED_HOSTS=listed).allowed_hosts)
+    service = resources[("Service", "dcgan-api")]
+    name, (port,) = service["metadata"]["name"], service["spec"]["ports"]
+    for host in (name, f"{name}.ml.svc", f"{name}.ml.svc.cluster.local"):
+        assert hosts.allows(f"{host}:{port['port']}"), host
+    # the kubelet's probes send the pod's IP as Host (none sets a Host header of its own)
+    for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert not api[kind]["httpGet"].get("httpHeaders"), kind
+    assert hosts.allows("10.244.3.17:8000") and hosts.allows("[fd00:10:244::17]:8000")
+    assert not hosts.allows("rebound.example.com:8000")
+
+
 def test_api_gets_time_to_finish_requests_before_it_is_killed(resources):
     from dcgan_cli.main import build_parser
 

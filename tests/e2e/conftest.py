@@ -1,6 +1,6 @@
 import pytest
 
-from tests.e2e.stack import Stack, running_stack
+from tests.support.stack import Stack, running_stack
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

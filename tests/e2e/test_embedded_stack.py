@@ -2,7 +2,10 @@
 
 import pytest
 
-from tests.e2e.stack import running_stack, wait_for, wait_for_job
+from dcgan_cli.waiting import wait_for
+from tests.support.stack import running_stack, submit_job, wait_for_job
+
+pytestmark = pytest.mark.processes
 
 
 @pytest.fixture(scope="module")
@@ -15,12 +18,8 @@ def test_embedded_mode_trains_and_serves(embedded_stack):
     with embedded_stack.client() as client:
         assert client.get("/readyz").json()["broker"] == "embedded (SQLite)"
         assert client.get("/generate").status_code == 503
-        response = client.post(
-            "/jobs", json={"iterations": 12, "batch_size": 32, "checkpoint_every": 6}
-        )
-        assert response.status_code == 202, response.text
-        job = response.json()
-        done = wait_for_job(client, job["id"], ("succeeded", "failed"), timeout=240)
+        job = submit_job(client, {"iterations": 12, "batch_size": 32, "checkpoint_every": 6})
+        done = wait_for_job(client, job["id"])
         assert done["state"] == "succeeded", done
         wait_for(lambda: client.get("/models").json()["served"] == done["model"], 20,
                  "the model to be served")
@@ -32,10 +31,13 @@ def test_embedded_mode_trains_and_serves(embedded_stack):
 
 
 def test_embedded_mode_cancels_through_the_job_records(embedded_stack):
+    gate = embedded_stack.gates["worker1"]
+    gate.arm(2)
     with embedded_stack.client() as client:
-        job = client.post("/jobs", json={"iterations": 100_000, "batch_size": 16}).json()
-        wait_for(lambda: client.get(f"/jobs/{job['id']}").json()["state"] == "running", 120,
-                 "the job to start")
+        job = submit_job(client, {"iterations": 100, "batch_size": 16})
+        gate.wait_reached()
+        assert client.get(f"/jobs/{job['id']}").json()["state"] == "running"
         assert client.post(f"/jobs/{job['id']}/cancel").status_code == 202
-        done = wait_for_job(client, job["id"], ("cancelled", "failed", "succeeded"), 120)
-        assert done["state"] == "cancelled"
+        gate.release()
+        done = wait_for_job(client, job["id"])
+        assert done["state"] == "cancelled" and done["progress"]["step"] == 3

@@ -1,9 +1,14 @@
 """The worker scores every checkpoint it writes (in a scorer process of its own, off the
 training loop); /models and GET /jobs/{id} show the figures."""
 
+import pytest
+
+from dcgan_cli.waiting import wait_for
 from shared_models.evaluation.classifier_store import classifier_path, load_or_train_classifier
 from tests.e2e.conftest import REDIS_URL
-from tests.e2e.stack import running_stack, wait_for, wait_for_job
+from tests.support.stack import running_stack, submit_job, wait_for_job
+
+pytestmark = pytest.mark.processes
 
 
 def test_checkpoints_are_scored_and_the_figures_are_served(tmp_path, data_dir):
@@ -11,10 +16,10 @@ def test_checkpoints_are_scored_and_the_figures_are_served(tmp_path, data_dir):
     assert classifier_path("mnist", data_dir).is_file()
     with running_stack(tmp_path, REDIS_URL, DCGAN_EVAL_SAMPLES="200") as stack:
         with stack.client() as client:
-            job = client.post(
-                "/jobs", json={"iterations": 10, "batch_size": 32, "checkpoint_every": 5}
-            ).json()["id"]
-            done = wait_for_job(client, job, ("succeeded", "failed"), 240)
+            job = submit_job(
+                client, {"iterations": 10, "batch_size": 32, "checkpoint_every": 5}
+            )["id"]
+            done = wait_for_job(client, job)
 
             def scored_models():
                 listed = [m for m in client.get("/models").json()["models"] if m["job"] == job]

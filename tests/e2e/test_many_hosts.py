@@ -20,16 +20,17 @@ import boto3
 import pytest
 import redis
 
+from dcgan_cli.waiting import wait_for
 from tests.e2e.conftest import REDIS_URL
-from tests.e2e.stack import Stack, wait_for, wait_for_job
-from tests.e2e.test_faults import Hammer
 from tests.support.postgres import PrivatePostgres
 from tests.support.s3_server import REGION, moto_server
+from tests.support.stack import Hammer, Stack, submit_job, wait_for_job
+
+pytestmark = pytest.mark.processes
 
 log = logging.getLogger(__name__)
 
 JOB = {"iterations": 30, "batch_size": 16, "checkpoint_every": 10}
-DONE = ("succeeded", "failed", "cancelled")
 
 
 class Cluster:
@@ -47,10 +48,14 @@ class Cluster:
         self.hosts = {name: Stack(root / name, REDIS_URL, **shared) for name in ("a", "b")}
 
     def start(self) -> None:
+        """Both hosts' workers and APIs at once (their migrations take turns on a lock)."""
+        workers = [(host, host.start_worker(wait=False)) for host in self.hosts.values()]
         for host in self.hosts.values():
-            host.start_worker()
+            host.start_api(wait=False)
+        for host, name in workers:
+            host.wait_worker(name)
         for host in self.hosts.values():
-            host.start_api()
+            host.wait_api()
 
     def stop(self) -> None:
         for host in self.hosts.values():
@@ -60,6 +65,19 @@ class Cluster:
 
     def host_running(self, worker: str) -> Stack:
         return next(host for host in self.hosts.values() if worker.endswith(f"@{host.root.name}"))
+
+    def arm(self, step: int) -> None:
+        for host in self.hosts.values():
+            host.gates["worker1"].arm(step)
+
+    def held(self) -> list[Stack]:
+        """The hosts whose worker holds a job at its gate."""
+        return [host for host in self.hosts.values()
+                if (host.gates["worker1"].folder / "reached").exists()]
+
+    def release(self) -> None:
+        for host in self.hosts.values():
+            host.gates["worker1"].release()
 
 
 @pytest.fixture(scope="module")
@@ -85,18 +103,20 @@ def cluster(tmp_path_factory, data_dir) -> Iterator[Cluster]:
 
 
 def submit(client, **extra) -> str:
-    reply = client.post("/jobs", json={**JOB, **extra})
-    assert reply.status_code == 202, reply.text
-    return reply.json()["id"]
+    return submit_job(client, {**JOB, **extra})["id"]
 
 
 def test_both_workers_train_and_both_replicas_serve_the_same_models(cluster):
     a, b = cluster.hosts["a"], cluster.hosts["b"]
     started = time.monotonic()
+    cluster.arm(1)  # each worker runs one job at a time: two held jobs are one on each
     with a.client() as client_a, b.client() as client_b:
-        jobs = [submit(client, seed=seed) for seed, client in
-                enumerate([client_a, client_b, client_a, client_b])]
-        done = [wait_for_job(client_a, job, DONE, 600) for job in jobs]
+        jobs = [submit(client, seed=seed) for seed, client in enumerate([client_a, client_b])]
+        wait_for(lambda: len(cluster.held()) == 2, 120, "a job held on each worker")
+        cluster.release()
+        jobs += [submit(client, seed=seed) for seed, client in
+                 enumerate([client_a, client_b], start=2)]
+        done = [wait_for_job(client_a, job) for job in jobs]
         log.info("four jobs on two workers: %.1f s", time.monotonic() - started)
         assert [job["state"] for job in done] == ["succeeded"] * 4, a.logs() + b.logs()
         assert {job["progress"]["worker"] for job in done} == {"worker1@a", "worker1@b"}
@@ -114,29 +134,37 @@ def test_both_workers_train_and_both_replicas_serve_the_same_models(cluster):
             assert from_a.status_code == from_b.status_code == 200
             assert from_a.content == from_b.content
             assert from_a.headers["X-Model-Sha256"] == from_b.headers["X-Model-Sha256"]
-        served = {client.get("/models").json()["served"] for client in (client_a, client_b)}
-        assert len(served) == 1 and served.pop().endswith(":30")
+
+        def served() -> set[str]:
+            return {client.get("/models").json()["served"] for client in (client_a, client_b)}
+
+        # each replica reloads on its own clock: they agree once both have seen the last job
+        [model] = wait_for(lambda: found if len(found := served()) == 1 else None, 30,
+                           "both replicas to serve the same model")
+        assert model.endswith(":30")
     for host in (a, b):  # the workers keep only scratch copies: finished jobs leave nothing
         assert not any((host.runs_dir / job).exists() for job in jobs)
 
 
 def test_a_killed_workers_job_resumes_on_the_other_host_from_the_store(cluster):
     a = cluster.hosts["a"]
+    cluster.arm(20)  # held after its second stored checkpoint
     with a.client() as client:
         job = submit(client, iterations=60, seed=11)
-        wait_for(lambda: (client.get(f"/jobs/{job}").json()["progress"].get("checkpoint_step")
-                          or 0) >= 20, 300, "two stored checkpoints")
+        [victim] = wait_for(cluster.held, 120, "the job to reach step 20")
+        wait_for(lambda: client.get(f"/jobs/{job}").json()["progress"].get("checkpoint_step")
+                 == 20, 60, "two stored checkpoints")
         record = client.get(f"/jobs/{job}").json()
-        victim = cluster.host_running(record["progress"]["worker"])
-        killed_at = record["progress"]["checkpoint_step"]
-        victim.stop("worker1", signal.SIGKILL)
-        killed = time.monotonic()
-        done = wait_for_job(client, job, DONE, 300)
-        log.info("killed at step %d; the other host finished the job %.1f s later",
-                 killed_at, time.monotonic() - killed)
-        assert done["state"] == "succeeded", done
-        assert done["attempts"] == 2 and done["progress"]["resumed_from"] >= killed_at
+        assert cluster.host_running(record["progress"]["worker"]) is victim
         survivor = next(host for host in cluster.hosts.values() if host is not victim)
+        survivor.gates["worker1"].release()  # it resumes from step 20: nothing may hold it
+        victim.stop("worker1", signal.SIGKILL)  # still held at step 20
+        killed = time.monotonic()
+        done = wait_for_job(client, job)
+        log.info("killed at step 20; the other host finished the job %.1f s later",
+                 time.monotonic() - killed)
+        assert done["state"] == "succeeded", done
+        assert done["attempts"] == 2 and done["progress"]["resumed_from"] == 20
         assert done["progress"]["worker"] == f"worker1@{survivor.root.name}"
         assert "fetching its step" in (survivor.root / "worker1.log").read_text()
         finals = [m for m in client.get("/models").json()["models"]
@@ -149,15 +177,19 @@ def test_a_postgres_restart_mid_job_ends_in_a_definite_state_and_generate_keeps_
     cluster,
 ):
     b = cluster.hosts["b"]
+    cluster.arm(5)
     with b.client() as client:
         job = submit(client, iterations=40, seed=12)
-        wait_for(lambda: client.get(f"/jobs/{job}").json()["progress"].get("step", 0) >= 5,
-                 300, "the job to make progress")
+        [host] = wait_for(cluster.held, 120, "the job to reach step 5")
+        worker_log = host.root / "worker1.log"
         with Hammer(b, clients=2, params={"n": 4, "seed": 1}) as hammer:
-            cluster.postgres.restart(down_seconds=3)
-            time.sleep(2)
+            cluster.postgres.stop()
+            cluster.release()  # it trains on to its checkpoint at step 10, which must wait
+            wait_for(lambda: b"publishing checkpoint 10 failed" in worker_log.read_bytes(), 60,
+                     "the worker to retry publishing while PostgreSQL is down")
+            cluster.postgres.start()
+            done = wait_for_job(client, job)
         assert set(hammer.statuses) == {200}, hammer.statuses
-        done = wait_for_job(client, job, DONE, 300)
         assert done["state"] == "succeeded", done
         assert done["progress"]["step"] == 40
 

@@ -13,11 +13,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from jobs.database import make_engine
+from core.database import make_engine
 from jobs.job_store import JobStore
 from tests.e2e.conftest import REDIS_URL
-from tests.e2e.stack import Stack
 from tests.support.databases import postgres_database
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.processes
 
 CAP = 5
 PER_REPLICA = 20
@@ -50,7 +52,9 @@ def test_two_replicas_submitting_at_once_never_exceed_the_cap(engine, tmp_path, 
 
         try:
             for replica in replicas:
-                replica.start_api()
+                replica.start_api(wait=False)
+            for replica in replicas:
+                replica.wait_api()
             threads = [threading.Thread(target=submit, args=(replica,))
                        for replica in replicas for _ in range(PER_REPLICA)]
             for thread in threads:

@@ -9,19 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from dcgan_cli.waiting import free_port, wait_for
+
 BIN = Path("/usr/lib/postgresql/15/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class PrivatePostgres:
@@ -58,16 +53,14 @@ class PrivatePostgres:
         self.start()
 
     def _wait_accepting(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ready = subprocess.run(
+        def ready() -> bool:
+            done = subprocess.run(
                 [str(BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
                 capture_output=True, check=False,
             )
-            if ready.returncode == 0:
-                return
-            time.sleep(0.1)
-        raise TimeoutError(f"PostgreSQL on port {self.port} did not start")
+            return done.returncode == 0
+
+        wait_for(ready, timeout, f"PostgreSQL on port {self.port}", interval=0.1)
 
     @staticmethod
     def _as_postgres(*command: str) -> None:

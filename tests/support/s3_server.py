@@ -1,72 +1,18 @@
-"""An S3 server for tests: moto's server mode as its own process on a free port.
+"""S3 buckets for tests, on one moto server per test session (``bench.s3_server``).
 
-``moto_server`` keeps objects in memory and speaks the S3 REST API, so s3fs talks to it exactly
-as to any S3-compatible service, found through the standard ``AWS_ENDPOINT_URL`` variable.
 Import the fixtures into a test module (``from tests.support.s3_server import s3_bucket``).
 """
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-MOTO_SERVER = Path(sys.executable).parent / "moto_server"
-REGION = "us-east-1"
+from bench.s3_server import REGION, moto_server
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def answers(endpoint: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1) as response:
-            return int(response.status) == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-@contextmanager
-def moto_server(startup_seconds: float = 30.0) -> Iterator[str]:
-    """Start moto's S3 server, wait until it answers, yield its endpoint URL, stop it."""
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        deadline = time.monotonic() + startup_seconds
-        while not answers(endpoint):
-            if process.poll() is not None:
-                error = process.stderr.read().decode() if process.stderr else ""
-                raise RuntimeError(f"moto_server exited with {process.returncode}: {error}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"moto_server did not answer on {endpoint}")
-            time.sleep(0.05)
-        yield endpoint
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stderr:
-            process.stderr.close()
+__all__ = ["REGION", "moto_server", "s3_bucket", "s3_endpoint"]
 
 
 @pytest.fixture(scope="session")

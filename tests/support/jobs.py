@@ -1,0 +1,34 @@
+"""Submitting a job, one helper per layer: straight into the job records (``submit_record``),
+or through the records a worker reads to run it in this process (``submit_for_worker``, then
+``worker.job_runner.run_job``). Over HTTP: ``tests.support.stack.submit_job`` and
+``wait_for_job``.
+
+Jobs train the tiny networks unless a test asks for others.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs.job_store import JobRecord, JobStore
+from worker.context import WorkerContext
+
+QUEUE = "dcgan"
+TINY = {"network_size": "tiny"}
+
+
+def submit_record(
+    store: JobStore, params: dict[str, Any] | None = None, total: int | None = None,
+    queue: str = QUEUE, cap: int = 100,
+) -> JobRecord:
+    """A queued job record (``total`` iterations: ``params["iterations"]`` or 1)."""
+    params = params or {}
+    total = total if total is not None else int(params.get("iterations", 1))
+    return store.submit(params, total=total, queue=queue, max_active=cap)
+
+
+def submit_for_worker(context: WorkerContext, **params: Any) -> str:
+    """A job a worker with ``context`` can run (tiny networks, batch 16, seed 3 unless
+    given); its id."""
+    spec = {"batch_size": 16, "seed": 3, **TINY, **params}
+    return submit_record(context.jobs, spec).id
