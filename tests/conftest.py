@@ -1,7 +1,11 @@
-"""Shared fixtures: real MNIST (fetched once into the repository's data folder) and tiny configs."""
+"""Shared fixtures: real MNIST (fetched once into the repository's data folder) and tiny configs;
+the markers a test must carry to start worker or uvicorn processes or train full-size."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,12 +13,50 @@ import torch
 
 from shared_models.config import DiscriminatorConfig, GeneratorConfig, TrainConfig
 from shared_models.data import ImageData, load_dataset
+from shared_models.training import Trainer
+from shared_models.training.setup import use_compile_cache
 
 # fixtures for tests that need servers of their own (the S3 server's endpoint and buckets)
 pytest_plugins = ["tests.support.s3_server"]
 
 REPO = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO / "data"
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # make test runs a test process per core: each computes on one thread, and so do the
+    # processes it starts (threads of two processes spinning on one core slow both many-fold)
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+# torch.compile's cache where the product keeps it: warm from the second run on
+use_compile_cache(DATA_DIR)
+
+RUNNING: dict[str, pytest.Item] = {}  # the test being set up or run now
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    RUNNING["item"] = item
+
+
+def require_marker(name: str, what: str) -> None:
+    """Fail the running test unless it is marked ``name`` (make test-fast leaves such tests
+    out by their markers, so a test that does ``what`` must say so)."""
+    item = RUNNING.get("item")
+    if item is not None and item.get_closest_marker(name) is None:
+        pytest.fail(f"{item.nodeid} {what}: mark it @pytest.mark.{name}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _full_size_only_where_marked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that trains the tutorial's networks must be marked full_size."""
+    build = Trainer.__init__
+
+    def checked(self: Trainer, train_config, generator_config, *args, **kwargs) -> None:
+        if (generator_config.hidden, generator_config.channels) == (
+            GeneratorConfig.hidden, GeneratorConfig.channels
+        ):
+            require_marker("full_size", "trains the tutorial's full-size networks")
+        build(self, train_config, generator_config, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "__init__", checked)
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +102,24 @@ def tiny_train_config(**overrides: object) -> TrainConfig:
     return TrainConfig(
         **{"iterations": 6, "batch_size": 16, "seed": 3, "ema_decay": 0.0, **overrides}
     )
+
+
+# a run of a few iterations whose weight average differs from its live weights: the real
+# window (shared_models.weight_average) opens at about 158 iterations
+SHORT_WINDOW_RAMP = 4
+
+
+@contextlib.contextmanager
+def short_window() -> Iterator[int]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("shared_models.weight_average.WINDOW_RAMP", SHORT_WINDOW_RAMP)
+        yield SHORT_WINDOW_RAMP
+
+
+@pytest.fixture
+def short_average_window() -> Iterator[int]:
+    with short_window() as ramp:
+        yield ramp
 
 
 @pytest.fixture(autouse=True)
