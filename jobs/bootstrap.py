@@ -4,10 +4,10 @@ store's root or bucket in place."""
 
 from __future__ import annotations
 
-from jobs.artifact_store import ArtifactStore
-from jobs.legacy_models import LegacyModelImport
-from jobs.migrate import upgrade_database
-from jobs.settings import Settings
+from artifacts.store import ArtifactStore
+from core.migrate import upgrade_database
+from core.settings import Settings
+from registry.legacy_models import LegacyModelImport
 
 
 def prepare_shared_state(settings: Settings) -> None:

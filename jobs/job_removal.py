@@ -22,11 +22,11 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, delete, select
 
-from jobs.artifact_store import ArtifactStore
-from jobs.model_records import ModelRecord
-from jobs.publishing import artifact_keys, manifest_key
+from artifacts.publishing import artifact_keys, manifest_key
+from artifacts.store import ArtifactStore
+from core.tables import job_losses, jobs, models, serving_pins
 from jobs.states import TERMINAL
-from jobs.tables import job_losses, jobs, models, serving_pins
+from registry.model_records import ModelRecord
 
 log = logging.getLogger(__name__)
 

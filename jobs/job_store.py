@@ -30,9 +30,10 @@ from sqlalchemy import (
     update,
 )
 
-from jobs.database import db_now, json_merge, reading, upsert
+from core.database import db_now, json_merge, reading, upsert
+from core.tables import ADMISSION_ROW, admission, job_losses, jobs, stopping_workers
+from jobs.progress import JobProgress
 from jobs.states import ACTIVE, TERMINAL, JobState
-from jobs.tables import ADMISSION_ROW, admission, job_losses, jobs, stopping_workers
 
 FINISHED = sorted(TERMINAL)
 IS_ACTIVE = jobs.c.state.in_(sorted(ACTIVE))
@@ -119,7 +120,7 @@ class JobStore:
                 updated_at=db_now(),
                 state=JobState.QUEUED.value,
                 params=params,
-                progress={"step": 0, "total": total},
+                progress=JobProgress(step=0, total=total).changes(),
                 queue=queue,
             )
             row = db.execute(job.returning(*jobs.c)).mappings().one()
@@ -230,7 +231,11 @@ class JobStore:
         )
         return rows[0] if rows else None
 
-    def update_progress(self, job_id: str, **fields: Any) -> None:
+    def update_progress(self, job_id: str, report: JobProgress) -> None:
+        """Merge the fields ``report`` sets into the job's progress."""
+        self.merge_progress(job_id, report.changes())
+
+    def merge_progress(self, job_id: str, fields: dict[str, Any]) -> None:
         """Merge ``fields`` into the job's progress, in the database (concurrent calls add up)."""
         self._update(
             jobs.c.id == job_id, progress=json_merge(jobs.c.progress, fields), updated_at=db_now()
@@ -242,14 +247,14 @@ class JobStore:
         owner: str,
         state: JobState,
         error: str | None = None,
-        progress: dict[str, Any] | None = None,
+        progress: JobProgress | None = None,
     ) -> None:
         """End the job, if ``owner`` still holds its lease."""
         self._update(
             (jobs.c.id == job_id) & (jobs.c.lease_owner == owner),
             state=state.value,
             error=error,
-            progress=json_merge(jobs.c.progress, progress or {}),
+            progress=json_merge(jobs.c.progress, progress.changes() if progress else {}),
             finished_at=db_now(),
             updated_at=db_now(),
             lease_owner=None,

@@ -16,8 +16,8 @@ import secrets
 
 from celery import Celery
 
+from core.settings import Settings
 from jobs.job_store import JobRecord, JobStore
-from jobs.settings import Settings
 
 TRAIN_TASK = "dcgan.train"
 

@@ -8,17 +8,20 @@ checkpoint every tenth of the run).
 
 from __future__ import annotations
 
+import secrets
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from shared_models.config import (
     FAST_ITERATIONS,
+    MAX_SEED,
     SLOW_ITERATIONS,
     TRAIN_FIELDS,
     DatasetName,
     DiscriminatorConfig,
     GeneratorConfig,
+    NetworkSize,
     Precision,
     TrainConfig,
     bounds_of,
@@ -71,6 +74,11 @@ class JobSpec(BaseModel):
     conditional: bool = Field(
         False, description="train a class-conditional generator (labels fed to both networks)"
     )
+    network_size: NetworkSize = Field(
+        "tutorial",
+        description="the networks' widths: tutorial (the tutorial's), small (a quarter of "
+        "every width, for quick runs on a CPU) or tiny (for smoke tests)",
+    )
     ema_decay: float = from_train_config("ema_decay", allow_inf_nan=False)
     precision: Precision = from_train_config(
         "precision",
@@ -107,6 +115,11 @@ class JobSpec(BaseModel):
     def with_seed(self, seed: int) -> JobSpec:
         return self.model_copy(update={"seed": seed})
 
+    def seeded(self) -> JobSpec:
+        """This spec, with a random seed (recorded with it) when it names none: what jobs and
+        ``dcgan train`` run; the Python API keeps TrainConfig's seed 0 instead."""
+        return self if self.seed is not None else self.with_seed(secrets.randbelow(MAX_SEED))
+
     def train_config(self) -> TrainConfig:
         return TrainConfig(
             iterations=self.total_iterations,
@@ -123,15 +136,15 @@ class JobSpec(BaseModel):
         )
 
     def network_configs(self) -> tuple[GeneratorConfig, DiscriminatorConfig]:
-        return network_configs(self.conditional)
+        return network_configs(self.conditional, self.network_size)
 
 
 # The quick start: what `dcgan up` trains when there is no model yet, and the job the
 # dashboard's form suggests first; the tutorial's settings stay the defaults above. In about
 # the minutes 500 iterations at batch 128 take on 2 CPU cores it draws clean digits:
 # minibatches of 32 give four times the generator updates for the same images, the labels
-# make every class appear, and a shorter weight average (0.99) suits a short run (README,
-# "The quick start", has the scores per seed).
+# make every class appear, and a shorter weight average (0.99) suits a short run
+# (docs/model.md, "The quick start", has the scores per seed).
 QUICKSTART = JobSpec(
     iterations=1200, batch_size=32, checkpoint_every=100, conditional=True, ema_decay=0.99
 )

@@ -9,10 +9,11 @@ local default store (the runs folder itself) holds exactly the files that were w
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobs.artifact_store import ArtifactStore
+from artifacts.store import ArtifactStore
 from shared_models.checkpoint import Manifest, manifest_path
 from shared_models.serving_artifact import (
     CONFIG_FILE,
@@ -46,32 +47,54 @@ class StoredCheckpoint:
     def key(self, path: Path) -> str:
         return path.resolve().relative_to(self.scratch_root).as_posix()
 
-    def upload(self, job_id: str, manifest: Manifest, state: dict[str, Any]) -> dict[str, Any]:
-        """Write the serving artifact, upload everything in order; the models row's fields."""
+    def upload(self, job_id: str, manifest: Manifest, state: dict[str, Any]) -> StoredModel:
+        """Write the serving artifact, upload everything in order; what the models row says."""
         folder = artifact_dir(manifest.run_dir, manifest.step)
         info = write_serving_artifact(state, folder, manifest.sha256)
         for path in (manifest.path, manifest_path(manifest.path),
                      folder / WEIGHTS_FILE, folder / CONFIG_FILE):
             self.store.put_file(path, self.key(path))
-        return model_fields(job_id, manifest, info, self.key(manifest.path), self.key(folder))
+        return StoredModel.of(job_id, manifest, info, self.key(manifest.path), self.key(folder))
 
 
-def model_fields(
-    job_id: str, manifest: Manifest, info: ArtifactInfo, checkpoint_key: str, artifact_key: str
-) -> dict[str, Any]:
-    """A models row for a stored checkpoint and its serving artifact."""
-    return {
-        "job_id": job_id,
-        "step": manifest.step,
-        "iterations": manifest.iterations,
-        "final": manifest.final,
-        "dataset": manifest.dataset,
-        "conditional": info.conditional,
-        "ema_decay": info.ema_decay,
-        "checkpoint_key": checkpoint_key,
-        "checkpoint_sha256": manifest.sha256,
-        "checkpoint_size": manifest.size,
-        "artifact_key": artifact_key,
-        "sha256": info.sha256,
-        "size": info.size,
-    }
+@dataclass(frozen=True)
+class StoredModel:
+    """A checkpoint and its serving artifact in the store: what the models row records about
+    them (``registry.model_records.ModelRecord`` adds the row's own fields)."""
+
+    job_id: str
+    step: int
+    iterations: int
+    final: bool
+    dataset: str
+    conditional: bool
+    ema_decay: float  # decay of the weight average the artifact holds; 0.0 = live weights
+    served_weights: str  # which weights the artifact holds and why, in words
+    checkpoint_key: str  # the training state in the artifact store
+    checkpoint_sha256: str
+    checkpoint_size: int
+    artifact_key: str  # store folder of the serving artifact, e.g. "JOB/models/step_0000500"
+    sha256: str  # of the artifact's model.safetensors: the served model's identity
+    size: int
+
+    @classmethod
+    def of(
+        cls, job_id: str, manifest: Manifest, info: ArtifactInfo, checkpoint_key: str,
+        artifact_key: str,
+    ) -> StoredModel:
+        return cls(
+            job_id=job_id,
+            step=manifest.step,
+            iterations=manifest.iterations,
+            final=manifest.final,
+            dataset=manifest.dataset,
+            conditional=info.conditional,
+            ema_decay=info.ema_decay,
+            served_weights=info.served_weights,
+            checkpoint_key=checkpoint_key,
+            checkpoint_sha256=manifest.sha256,
+            checkpoint_size=manifest.size,
+            artifact_key=artifact_key,
+            sha256=info.sha256,
+            size=info.size,
+        )

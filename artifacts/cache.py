@@ -12,12 +12,12 @@ import logging
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Protocol
 
 import torch
 
-from jobs.artifact_store import ArtifactStore
-from jobs.model_records import ModelRecord
-from jobs.publishing import artifact_keys
+from artifacts.publishing import artifact_keys
+from artifacts.store import ArtifactStore
 from shared_models.networks import Generator
 from shared_models.serving_artifact import (
     CONFIG_FILE,
@@ -30,13 +30,26 @@ from shared_models.serving_artifact import (
 log = logging.getLogger(__name__)
 
 
+class StoredArtifact(Protocol):
+    """What the cache needs of a stored model (a models row has it)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def sha256(self) -> str: ...
+
+    @property
+    def artifact_key(self) -> str: ...
+
+
 class ArtifactCache:
     def __init__(self, store: ArtifactStore, cache_dir: Path) -> None:
         self.store = store
         self.cache_dir = cache_dir
 
     def load(
-        self, record: ModelRecord, device: str | torch.device = "cpu"
+        self, record: StoredArtifact, device: str | torch.device = "cpu"
     ) -> tuple[Generator, ArtifactInfo]:
         """The row's generator, verified against its SHA-256, on ``device``."""
         folder = self.folder(record)
@@ -51,7 +64,7 @@ class ArtifactCache:
                 self.folder(record), device, expected_sha256=record.sha256
             )
 
-    def folder(self, record: ModelRecord) -> Path:
+    def folder(self, record: StoredArtifact) -> Path:
         """The artifact's folder on this machine: in place for a local store, else cached."""
         in_place = self.store.local_path(record.artifact_key)
         if in_place is not None:

@@ -1,7 +1,7 @@
 """The models table: one row per stored checkpoint and the serving artifact made from it.
 
 A row is written after its objects are in the artifact store and deleted before them, so a
-reader that finds a row finds its files. The serving policy (``service.serving_policy``) reads
+reader that finds a row finds its files. The serving policy (``registry.promotion``) reads
 ``promotable()`` and ``preferred()``: one data set's models, finals first, newest first, read
 from one index so their cost stays flat as checkpoints pile up. The two scores the policy's
 gate compares are copied out of ``metrics`` into columns of their own when metrics are written.
@@ -10,13 +10,14 @@ gate compares are copied out of ``metrics`` into columns of their own when metri
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import ColumnElement, Engine, RowMapping, Select, delete, func, select, update
 
-from jobs.database import db_now, reading, upsert
-from jobs.tables import models
+from artifacts.publishing import StoredModel
+from core.database import db_now, reading, upsert
+from core.tables import models
 
 SCORE_COLUMNS = ("inception_score", "frechet_distance")  # copies of metrics' figures
 NEWEST_FIRST = tuple(
@@ -44,34 +45,33 @@ def _finite(value: object) -> float | None:
 
 
 @dataclass(frozen=True)
-class ModelRecord:
+class ModelRecord(StoredModel):
+    """A models row: the stored model, its id, its scores and when the row was written."""
+
     id: str  # "JOB:STEP"
-    job_id: str
-    step: int
-    iterations: int
-    final: bool
-    dataset: str
-    conditional: bool
-    ema_decay: float  # decay of the weight average the artifact holds; 0.0 = live weights
-    checkpoint_key: str  # the training state in the artifact store
-    checkpoint_sha256: str
-    checkpoint_size: int
-    artifact_key: str  # store folder of the serving artifact, e.g. "JOB/models/step_0000500"
-    sha256: str  # of the artifact's model.safetensors: the served model's identity
-    size: int
     metrics: dict[str, Any] | None
     created_at: float  # the database's clock when the row was written
 
     @classmethod
     def from_row(cls, row: RowMapping) -> ModelRecord:
-        fields = {key: value for key, value in row.items() if key not in SCORE_COLUMNS}
-        fields["final"] = bool(fields["final"])
-        fields["conditional"] = bool(fields["conditional"])
-        return cls(**fields)
+        values = {key: value for key, value in row.items() if key not in SCORE_COLUMNS}
+        values["final"] = bool(values["final"])
+        values["conditional"] = bool(values["conditional"])
+        return cls(**values)
+
+
+# A model's id as clients name it: JOB (its newest checkpoint) or JOB:STEP, ASCII only
+JOB_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
+MODEL_ID_PATTERN = rf"^{JOB_ID_PATTERN}(:[0-9]{{1,9}})?$"
 
 
 def model_id(job_id: str, step: int) -> str:
     return f"{job_id}:{step}"
+
+
+def stored_fields(stored: StoredModel) -> dict[str, Any]:
+    """The columns ``stored`` fills (a ModelRecord is a StoredModel too: its own are left out)."""
+    return {field.name: getattr(stored, field.name) for field in fields(StoredModel)}
 
 
 class ModelRecords:
@@ -80,44 +80,11 @@ class ModelRecords:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def add(
-        self,
-        *,
-        job_id: str,
-        step: int,
-        iterations: int,
-        final: bool,
-        dataset: str,
-        conditional: bool,
-        ema_decay: float,
-        checkpoint_key: str,
-        checkpoint_sha256: str,
-        checkpoint_size: int,
-        artifact_key: str,
-        sha256: str,
-        size: int,
-        metrics: dict[str, Any] | None = None,
-        id: str | None = None,  # the column's name
-    ) -> ModelRecord:
-        """Insert the row, or replace the one with the same id (``JOB:STEP`` by default)."""
-        expected = model_id(job_id, step)
-        if id is not None and id != expected:
-            raise ValueError(f"a model's id is JOB:STEP ({expected!r}), not {id!r}")
+    def add(self, stored: StoredModel, metrics: dict[str, Any] | None = None) -> ModelRecord:
+        """Insert the row for ``stored`` (id ``JOB:STEP``), or replace the one with that id."""
         row = {
-            "id": expected,
-            "job_id": job_id,
-            "step": step,
-            "iterations": iterations,
-            "final": final,
-            "dataset": dataset,
-            "conditional": conditional,
-            "ema_decay": ema_decay,
-            "checkpoint_key": checkpoint_key,
-            "checkpoint_sha256": checkpoint_sha256,
-            "checkpoint_size": checkpoint_size,
-            "artifact_key": artifact_key,
-            "sha256": sha256,
-            "size": size,
+            **stored_fields(stored),
+            "id": model_id(stored.job_id, stored.step),
             "metrics": metrics,
             **scores_of(metrics),
             "created_at": db_now(),

@@ -13,12 +13,12 @@ import logging
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, insert, inspect
 
-from jobs.artifact_store import ArtifactStore
-from jobs.model_records import model_id
-from jobs.publishing import StoredCheckpoint
-from jobs.tables import job_losses, models
+from artifacts.publishing import StoredCheckpoint
+from artifacts.store import ArtifactStore
+from core.tables import job_losses, models
+from registry.model_records import model_id, stored_fields
 from shared_models.checkpoint import (
     CHECKPOINT_DIR,
     CheckpointError,
@@ -37,12 +37,15 @@ class LegacyModelImport:
     def __call__(self, connection: Connection) -> None:
         if not self.runs_dir.is_dir():
             return
+        # the models table as the migration that runs this created it: later revisions add
+        # columns (and fill them for the rows entered here)
+        columns = {column["name"] for column in inspect(connection).get_columns(models.name)}
         imported = 0
         for run_dir in sorted(path.parent for path in self.runs_dir.glob(f"*/{CHECKPOINT_DIR}")):
-            imported += self._import_run(connection, run_dir)
+            imported += self._import_run(connection, columns, run_dir)
         log.info("entered %d existing checkpoints into the models table", imported)
 
-    def _import_run(self, connection: Connection, run_dir: Path) -> int:
+    def _import_run(self, connection: Connection, columns: set[str], run_dir: Path) -> int:
         job_id = run_dir.name
         newest_history = None
         count = 0
@@ -52,12 +55,12 @@ class LegacyModelImport:
             except CheckpointError as error:
                 log.warning("not entering %s: %s", manifest.path, error)
                 continue
-            fields = self.uploader.upload(job_id, verified, state)
+            stored = stored_fields(self.uploader.upload(job_id, verified, state))
             connection.execute(insert(models).values(
                 id=model_id(job_id, verified.step),
                 created_at=verified.created_at,
                 metrics=verified.extra.get("metrics"),
-                **fields,
+                **{name: value for name, value in stored.items() if name in columns},
             ))
             newest_history = state["loss_history"]
             count += 1

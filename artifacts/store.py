@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 
 
 # Files of at least twice this size go up as a multipart upload of parts this size, sent
-# concurrently; smaller ones (a checkpoint of the full-size networks is 97-124 MB) in one PUT,
-# which measured 1.5-2.5x faster than 16-32 MiB parts against moto's server on this machine.
+# concurrently; smaller ones (a checkpoint of the full-size networks) in one PUT, which is
+# faster than small parts for a file that size (bench/store_upload.py compares the two).
 UPLOAD_PART_BYTES = 64 * 2**20
 US_EAST = "us-east-1"
 

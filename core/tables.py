@@ -1,6 +1,6 @@
 """The jobs database's tables (SQLAlchemy Core), as the newest migration leaves them.
 
-Migrations create and change the schema (jobs/migrations); this module describes it for the
+Migrations create and change the schema (core/migrations); this module describes it for the
 queries. Times are float seconds since the epoch from the database's clock (``db_now()``):
 REAL on SQLite, as the first schema had them, DOUBLE PRECISION on PostgreSQL (both 8 bytes).
 """
@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
-from jobs.database import JsonText
+from core.database import JsonText
 
 # 8-byte floats on both databases
 DOUBLE: TypeEngine[float] = Double().with_variant(REAL(), "sqlite")
@@ -66,6 +66,8 @@ models = Table(
     Column("dataset", Text, nullable=False),
     Column("conditional", Boolean, nullable=False),
     Column("ema_decay", DOUBLE, nullable=False),
+    # which weights the artifact holds and why, in words
+    Column("served_weights", Text, nullable=False),
     Column("checkpoint_key", Text, nullable=False),
     Column("checkpoint_sha256", Text, nullable=False),
     Column("checkpoint_size", BigInteger, nullable=False),

@@ -12,7 +12,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-from worker.log_context import JobIdFilter
+from core.log_context import JobIdFilter
 
 
 class JsonFormatter(logging.Formatter):

@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from jobs.model_records import ModelRecord, ModelRecords, scores_of
-from jobs.serving_pins import PinRecord, ServingPins
+from registry.model_records import ModelRecord, ModelRecords, scores_of
+from registry.serving_pins import PinRecord, ServingPins
 
 CANDIDATES = 8  # rows fetched per decision; invalid ones are skipped
 ROLLBACK_DEPTH = 100  # how far down the promotion order a rollback looks for the served model

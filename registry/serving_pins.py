@@ -13,8 +13,8 @@ from enum import StrEnum
 
 from sqlalchemy import Engine, RowMapping, insert, select
 
-from jobs.database import db_now, reading
-from jobs.tables import serving_pins
+from core.database import db_now, reading
+from core.tables import serving_pins
 
 
 class PinAction(StrEnum):

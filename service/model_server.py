@@ -1,12 +1,13 @@
 """Which generator is served, hot swapping, and looking models up by id.
 
-A background thread asks the serving policy (``service.serving_policy``), every reload
+A background thread asks the serving policy (``registry.promotion``), every reload
 interval, which models to serve in order of preference (a few indexed queries with a LIMIT,
 so a reload costs the same with ten rows or thousands) and why. A new first choice is loaded
 and validated (``service.model_loader``) before it replaces the served one; a bad one is
-remembered as invalid and the next candidate is tried, and when none can be served the
-previous model keeps serving. A pinned model that cannot be served gives way to promotion.
-Requests take a reference to the served model when they start, so a swap never disturbs them.
+remembered as invalid (and tried again after a backoff) and the next candidate is tried, and
+when none can be served the previous model keeps serving. A pinned model that cannot be served
+gives way to promotion. Requests take a reference to the served model when they start, so a
+swap never disturbs them.
 """
 
 from __future__ import annotations
@@ -19,15 +20,15 @@ from dataclasses import dataclass
 
 import anyio.to_thread
 
-from jobs.model_records import ModelRecord, ModelRecords
+from registry.model_records import JOB_ID_PATTERN, ModelRecord, ModelRecords
+from registry.promotion import Choice, Reason, ServingPolicy
 from service.model_loader import InvalidModel, LoadedModel, ModelLoader
 from service.schemas import ModelStatus
-from service.serving_policy import Choice, Reason, ServingPolicy
 
 log = logging.getLogger(__name__)
 
-JOB_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
-MODEL_ID = re.compile(rf"^(?P<job>{JOB_ID})(?::(?P<step>\d{{1,9}}))?$")
+# ASCII only, and the whole string (fullmatch): no other script's digits, no trailing newline
+MODEL_ID = re.compile(rf"(?P<job>{JOB_ID_PATTERN})(?::(?P<step>[0-9]{{1,9}}))?")
 
 
 class ModelNotFound(LookupError):
@@ -43,7 +44,7 @@ class Serving:
     detail: str
 
 
-class ModelRegistry:
+class ModelServer:
     def __init__(self, records: ModelRecords, loader: ModelLoader, policy: ServingPolicy) -> None:
         self.records = records
         self.loader = loader
@@ -69,7 +70,7 @@ class ModelRegistry:
             if self._serve_first(choice) or choice.reason is not Reason.PINNED:
                 return
             pinned = choice.candidates[0]
-            why = self.loader.invalid.get(pinned.sha256, "it cannot be loaded")
+            why = self.loader.reason(pinned.sha256) or "it cannot be loaded"
             self._serve_first(self.policy.choose(
                 follow_pin=False,
                 why_not_pinned=f"the pinned model {pinned.id} cannot be served ({why}); ",
@@ -81,7 +82,7 @@ class ModelRegistry:
             if served is not None and served.id == record.id and served.sha256 == record.sha256:
                 self.serving = Serving(served, choice.reason, choice.detail)
                 return True
-            if record.sha256 in self.loader.invalid:
+            if self.loader.blocked(record.sha256):
                 continue
             try:
                 loaded = self.loader.load(record)
@@ -138,7 +139,7 @@ class ModelRegistry:
         return await asyncio.wrap_future(self.loader.submit(record))
 
     def find(self, requested: str) -> ModelRecord:
-        match = MODEL_ID.match(requested)
+        match = MODEL_ID.fullmatch(requested)
         if not match:
             raise ModelNotFound(f"{requested!r} is not a model id (expected JOB or JOB:STEP)")
         job, step = match["job"], match["step"]
@@ -156,5 +157,5 @@ class ModelRegistry:
         served = self.served
         if served is not None and served.id == record.id and served.sha256 == record.sha256:
             return "served", None
-        error = self.loader.invalid.get(record.sha256)
+        error = self.loader.reason(record.sha256)
         return ("invalid", error) if error else ("available", None)

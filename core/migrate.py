@@ -24,7 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, inspect, text
 
-from jobs.database import make_engine, reading, sqlite_path
+from core.database import make_engine, reading, sqlite_path
 
 log = logging.getLogger(__name__)
 

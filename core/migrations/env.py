@@ -1,6 +1,6 @@
 """Alembic's entry point for the jobs database.
 
-``jobs.migrate.upgrade_database`` hands over an open connection (inside its transaction) in
+``core.migrate.upgrade_database`` hands over an open connection (inside its transaction) in
 ``config.attributes["connection"]``; the ``alembic`` command line instead names a URL
 (``sqlalchemy.url``), or the one in the settings.
 """
@@ -10,16 +10,16 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection
 
-from jobs.database import make_engine
-from jobs.settings import get_settings
-from jobs.tables import metadata
+from core.database import make_engine
+from core.settings import get_settings
+from core.tables import metadata
 
 
 def run_migrations(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
-        transactional_ddl=True,  # SQLite too: jobs.database emits the BEGIN itself
+        transactional_ddl=True,  # SQLite too: core.database emits the BEGIN itself
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():
