@@ -30,6 +30,9 @@ FROM dependencies AS wheel
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY shared_models ./shared_models
+COPY core ./core
+COPY artifacts ./artifacts
+COPY registry ./registry
 COPY jobs ./jobs
 COPY dcgan_cli ./dcgan_cli
 COPY service ./service

@@ -20,15 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from jobs.settings import Settings
+from core.settings import Settings
 from shared_models.checkpoint import newest_checkpoint, save_checkpoint
 from shared_models.config import TrainConfig
 from shared_models.data import load_dataset
 from shared_models.evaluation import Evaluator
 from shared_models.generator_io import generator_from_state
 from shared_models.training import SavedCheckpoint
-from tests.support.runs import train_published
 from worker.context import WorkerContext
+from worker.published_run import train_published
 from worker.publisher import CheckpointPublisher
 
 REPO = Path(__file__).resolve().parent.parent

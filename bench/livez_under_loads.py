@@ -21,7 +21,6 @@ import argparse
 import itertools
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,8 +32,9 @@ from pathlib import Path
 import httpx
 import torch
 
+from core.settings import Settings
+from dcgan_cli.waiting import free_port, wait_for
 from jobs.bootstrap import prepare_shared_state
-from jobs.settings import Settings
 from shared_models.config import TrainConfig
 from shared_models.data import load_dataset
 from shared_models.training import TrainHooks, train
@@ -64,12 +64,6 @@ def train_models(root: Path, count: int) -> list[str]:
     return names
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(tree: Path, runs: Path, data: Path, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(tree), "DCGAN_RUNS_DIR": str(runs),
            "DCGAN_DATA_DIR": str(data), "DCGAN_LOG_FORMAT": "text",
@@ -79,18 +73,20 @@ def start_server(tree: Path, runs: Path, data: Path, port: int, log: Path) -> su
         [sys.executable, "-m", "dcgan_cli.main", "serve", "--port", str(port)],
         cwd=tree, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/livez", timeout=2).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
+    def live() -> bool:
         if server.poll() is not None:
             raise RuntimeError(f"the server exited: {log.read_text()[-2000:]}")
-        time.sleep(0.5)
-    server.kill()
-    raise RuntimeError("the server did not start")
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/livez", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(live, 180, "the server to start", interval=0.5)
+    except TimeoutError:
+        server.kill()
+        raise
+    return server
 
 
 def probe_livez(url: str, seconds: float) -> list[float]:

@@ -39,6 +39,7 @@ from typing import Any
 
 import httpx
 
+from dcgan_cli.waiting import free_port, stop_process, wait_for
 from shared_models.config import MAX_SEED
 
 REPO = Path(__file__).resolve().parent.parent
@@ -73,22 +74,14 @@ def sizes(text: str) -> tuple[int, int]:
 # --- the service under test --------------------------------------------------------------
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def train_full_size(root: Path, data_dir: Path, iterations: int) -> None:
     """A short real run of the tutorial's full-size networks, published into the embedded
     database and store of ``root`` (runs/ and data/) as a worker would: its final model is
     what ``dcgan serve`` there serves."""
-    from jobs.settings import Settings
+    from core.settings import Settings
     from shared_models.config import TrainConfig
     from shared_models.data import load_dataset
-    from tests.support.runs import train_published
+    from worker.published_run import train_published
 
     settings = Settings(DCGAN_RUNS_DIR=root / "runs", DCGAN_DATA_DIR=root / "data")
     config = TrainConfig(iterations=iterations, batch_size=32)
@@ -143,26 +136,17 @@ def running_service(root: Path, data_dir: Path, iterations: int) -> Iterator[Ser
             env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 120
-        model = None
-        while model is None:
+        def serving() -> str | None:
             if process.poll() is not None:
                 raise RuntimeError(f"dcgan serve exited ({process.returncode}):\n"
                                    + log_path.read_text(errors="replace")[-3000:])
-            if time.monotonic() > deadline:
-                raise TimeoutError("dcgan serve did not serve a model within 120 s")
-            time.sleep(0.2)
-            model = ready_with_a_model(url)
+            return ready_with_a_model(url)
+
+        model = wait_for(serving, 120, "dcgan serve to serve a model", interval=0.2)
         log.info("dcgan serve (pid %d) at %s serves %s", process.pid, url, model)
         yield Service(url, model, process, log_path)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process(process, 30, group=True)
 
 
 # --- the load ----------------------------------------------------------------------------

@@ -21,9 +21,8 @@ import torch
 from fastapi import FastAPI, Query, Response
 
 from bench.naive import naive_render
-from shared_models.config import MAX_SEED
+from shared_models.config import MAX_SAMPLES, MAX_SEED
 from shared_models.generator_io import load_generator
-from shared_models.sampling import MAX_SAMPLES
 
 
 def create_app(checkpoint: Path) -> FastAPI:

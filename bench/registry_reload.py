@@ -1,7 +1,7 @@
 """What one reload of the API's model registry costs as stored checkpoints pile up.
 
 Every reload interval (1 s by default) each API replica asks which model to serve. This
-measures one reload — ``ModelRegistry.refresh`` with its model already served, the steady
+measures one reload — ``ModelServer.refresh`` with its model already served, the steady
 state — against a models table of 10 and of 1,000 rows (one real tiny model, the rest
 synthetic rows), on SQLite and, when a server answers at 127.0.0.1:5432, PostgreSQL. The
 baseline, measured in the same run, is how the registry found models before the models table:
@@ -19,22 +19,24 @@ import logging
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 import torch
 
+from artifacts.cache import ArtifactCache
+from artifacts.publishing import StoredModel
+from artifacts.store import ArtifactStore
 from bench.timing import median_seconds
-from jobs.artifact_cache import ArtifactCache
-from jobs.artifact_store import ArtifactStore
+from core.database import make_engine
+from core.settings import Settings
 from jobs.bootstrap import prepare_shared_state
-from jobs.database import make_engine
-from jobs.model_records import ModelRecords
-from jobs.serving_pins import ServingPins
-from jobs.settings import Settings
+from registry.model_records import ModelRecords
+from registry.promotion import Gate, ServingPolicy
+from registry.serving_pins import ServingPins
 from service.model_loader import ModelLoader
-from service.model_registry import ModelRegistry
-from service.serving_policy import Gate, ServingPolicy
+from service.model_server import ModelServer
 from shared_models.checkpoint import CHECKPOINT_DIR, read_manifest
 from shared_models.config import DiscriminatorConfig, GeneratorConfig, TrainConfig
 from shared_models.data import load_dataset
@@ -48,13 +50,13 @@ TINY_G = GeneratorConfig(nz=8, hidden=32, channels=8)
 TINY_D = DiscriminatorConfig(conv2_channels=8, hidden=32)
 
 
-def synthetic_rows(records: ModelRecords, count: int, template: dict) -> None:
+def synthetic_rows(records: ModelRecords, count: int, template: StoredModel) -> None:
     for index in range(count):
-        records.add(**{**template, "job_id": f"synthetic{index:05d}", "final": False})
+        records.add(replace(template, job_id=f"synthetic{index:05d}", final=False))
 
 
-def real_model(settings: Settings) -> dict:
-    """Train and publish one tiny model; the fields of its row, to copy."""
+def real_model(settings: Settings) -> StoredModel:
+    """Train and publish one tiny model; its row, to copy."""
     context = WorkerContext(settings)
     publisher = CheckpointPublisher(context.store, context.models, context.jobs,
                                     settings.runs_dir)
@@ -65,7 +67,7 @@ def real_model(settings: Settings) -> dict:
           hooks=TrainHooks(on_checkpoint=lambda saved: publisher.publish("real", saved, 3)))
     [row] = context.models.of_job("real")
     context.engine.dispose()
-    return {key: value for key, value in vars(row).items() if key not in ("id", "created_at")}
+    return row
 
 
 def reload_ms(settings: Settings, size: int, repeats: int) -> float:
@@ -77,7 +79,7 @@ def reload_ms(settings: Settings, size: int, repeats: int) -> float:
     loader = ModelLoader(ArtifactCache(ArtifactStore.from_url(settings.store_url),
                                        settings.model_cache_dir))
     policy = ServingPolicy(records, ServingPins(records.engine), Gate("mnist", 5.0, 50.0))
-    registry = ModelRegistry(records, loader, policy)
+    registry = ModelServer(records, loader, policy)
     registry.refresh()
     assert registry.served is not None and registry.served.id == "real:1"
     assert records.count() == size

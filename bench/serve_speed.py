@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -52,12 +51,12 @@ from bench.load_generate import (
     PNG_MAGIC,
     Sample,
     add_served_model_arguments,
-    free_port,
     one_client,
     percentiles,
     summarise,
     train_full_size,
 )
+from dcgan_cli.waiting import free_port, stop_process, wait_for
 from shared_models.config import MAX_SEED
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,13 +88,7 @@ class Process:
         return self.log_path.read_text(errors="replace")[-3000:]
 
     def stop(self) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
+        stop_process(self.popen, 60, group=True)
 
 
 def start(name: str, argv: list[str], env: dict[str, str], root: Path, url: str,
@@ -106,12 +99,16 @@ def start(name: str, argv: list[str], env: dict[str, str], root: Path, url: str,
         popen = subprocess.Popen([sys.executable, *argv], env=env, cwd=REPO, stdout=out,
                                  stderr=subprocess.STDOUT, start_new_session=True)
     process = Process(name, popen, log_path, url)
-    deadline = time.monotonic() + timeout
-    while not ready(process):
-        if popen.poll() is not None or time.monotonic() > deadline:
-            process.stop()
-            raise RuntimeError(f"{name} did not start:\n{process.log_tail()}")
-        time.sleep(0.2)
+    def up() -> bool:
+        if popen.poll() is not None:
+            raise RuntimeError(f"{name} exited:\n{process.log_tail()}")
+        return ready(process)
+
+    try:
+        wait_for(up, timeout, f"{name} to start", interval=0.2)
+    except (RuntimeError, TimeoutError) as error:
+        process.stop()
+        raise RuntimeError(f"{name} did not start:\n{process.log_tail()}") from error
     log.info("%s (pid %d) is up %s", name, process.pid, url)
     return process
 
@@ -432,14 +429,15 @@ def training_memory(root: Path, env: dict[str, str], service: str, iterations: i
                            json={"iterations": iterations, "batch_size": batch_size})
         reply.raise_for_status()
         job_id = reply.json()["id"]
-        deadline = time.monotonic() + 1800
-        while True:
+        def finished() -> dict[str, Any] | None:
             job = httpx.get(f"{service}/jobs/{job_id}", timeout=30).json()
             if job["state"] in ("succeeded", "failed", "cancelled"):
-                break
-            if time.monotonic() > deadline or worker.popen.poll() is not None:
+                return job
+            if worker.popen.poll() is not None:
                 raise RuntimeError(f"job {job_id} is {job['state']}:\n{worker.log_tail()}")
-            time.sleep(0.5)
+            return None
+
+        job = wait_for(finished, 1800, f"job {job_id} to end", interval=0.5)
         sampler.stop()
     finally:
         worker.stop()

@@ -26,13 +26,13 @@ from pathlib import Path
 
 import torch
 
+from artifacts.store import UPLOAD_PART_BYTES, ArtifactStore
+from bench.s3_server import REGION, moto_server
 from bench.timing import median_seconds
-from jobs.artifact_store import UPLOAD_PART_BYTES, ArtifactStore
 from shared_models.checkpoint import checkpoint_path, save_checkpoint
 from shared_models.config import DiscriminatorConfig, GeneratorConfig, TrainConfig
 from shared_models.data import load_dataset
 from shared_models.training import Trainer
-from tests.support.s3_server import REGION, moto_server
 
 REPO = Path(__file__).resolve().parent.parent
 KEY = "bench-job/checkpoints/step_0000001.pt"

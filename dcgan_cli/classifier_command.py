@@ -8,7 +8,6 @@ import sys
 import time
 
 from dcgan_cli.options import add_data_options, data_dir
-from shared_models.evaluation import load_or_train_classifier
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # deferred: torch loads when the command runs, not when the CLI parses its arguments
+    from shared_models.evaluation import load_or_train_classifier
+
     started = time.time()
     _, info = load_or_train_classifier(args.dataset, data_dir(args), force=args.force)
     trained = info.created_at >= started

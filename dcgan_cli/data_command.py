@@ -7,7 +7,6 @@ import json
 import sys
 
 from dcgan_cli.options import add_data_options, data_dir
-from shared_models.data import describe, load_dataset
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,6 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from shared_models.data import describe, load_dataset  # deferred: torch loads when it runs
+
     folder = data_dir(args)
     splits = [describe(load_dataset(args.dataset, folder, split)) for split in ("train", "test")]
     if args.json:

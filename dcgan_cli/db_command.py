@@ -20,6 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
+    # deferred: torch, Celery and the database layer load only when the command runs
     from jobs.bootstrap import prepare_shared_state
 
     settings = args.settings

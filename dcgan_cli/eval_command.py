@@ -8,18 +8,14 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dcgan_cli.errors import CommandError
 from dcgan_cli.options import data_dir, non_negative_int, positive_int
-from shared_models.checkpoint import read_checkpoint
-from shared_models.config import DATASETS
-from shared_models.data.datasets import get_spec
-from shared_models.evaluation import (
-    DEFAULT_SAMPLES,
-    EvaluationResult,
-    compute_reference,
-    evaluate_checkpoint,
-)
+from shared_models.config import DATASETS, DEFAULT_SAMPLES
+
+if TYPE_CHECKING:
+    from shared_models.evaluation import EvaluationResult
 
 MAX_EVAL_SAMPLES = 60_000  # the reference floor draws from the 60,000 training images
 
@@ -71,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("give a CHECKPOINT (file or run folder), or --reference")
     if args.dataset is not None:
         raise CommandError("--dataset goes with --reference; a checkpoint names its own data set")
+    # deferred: torch loads when the command runs, not when the CLI parses its arguments
+    from shared_models.checkpoint import read_checkpoint
+    from shared_models.evaluation import evaluate_checkpoint
+
     started = time.perf_counter()
     checkpoint = read_checkpoint(args.checkpoint)
     manifest = checkpoint.manifest
@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def print_reference(args: argparse.Namespace, folder: Path) -> int:
+    from shared_models.evaluation import compute_reference  # deferred: torch
+
     values = compute_reference(args.dataset or "mnist", folder, args.n, args.seed)
     if args.json:
         sys.stdout.write(json.dumps(values.to_dict()) + "\n")
@@ -110,6 +112,9 @@ def print_reference(args: argparse.Namespace, folder: Path) -> int:
 
 
 def describe(result: EvaluationResult) -> str:
+    # deferred: torch, Celery and the database layer load only when the command runs
+    from shared_models.data.datasets import get_spec
+
     names = get_spec(result.dataset).classes
     shares = "  ".join(
         f"{name} {100 * share:.1f}%" for name, share in zip(names, result.class_shares, strict=True)

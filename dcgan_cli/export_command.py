@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from dcgan_cli.options import add_data_dir_option, data_dir, non_negative_int
-from shared_models.export import EXPORT_EVAL_SAMPLES, write_export
+from shared_models.config import EXPORT_EVAL_SAMPLES
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,6 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from shared_models.export import write_export  # deferred: torch loads when it runs
+
     result = write_export(
         args.source, args.out, data_dir=data_dir(args), eval_samples=args.eval_samples
     )

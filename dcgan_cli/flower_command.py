@@ -12,6 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # deferred: torch, Celery and the database layer load only when the command runs
     from jobs.queue import make_celery
 
     app = make_celery(args.settings)

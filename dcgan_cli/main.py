@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
+from core.logs import configure_logging
+from core.settings import Settings
 from dcgan_cli import (
     classifier_command,
     data_command,
@@ -21,9 +23,7 @@ from dcgan_cli import (
     up_command,
     worker_command,
 )
-from dcgan_cli.errors import USER_ERRORS, CommandError
-from dcgan_cli.log_format import configure_logging
-from jobs.settings import Settings
+from dcgan_cli.errors import CommandError, user_errors
 
 COMMANDS = [
     data_command,
@@ -67,7 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args) or 0)
     except CommandError as error:
         parser.exit(2, f"dcgan {args.command}: error: {error}\n")
-    except USER_ERRORS as error:
+    except (ValueError, OSError, RuntimeError) as error:
+        if not isinstance(error, user_errors()):
+            raise
         parser.exit(1, f"dcgan {args.command}: error: {error}\n")
     except KeyboardInterrupt:
         parser.exit(130, f"dcgan {args.command}: interrupted\n")

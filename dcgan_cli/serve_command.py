@@ -22,12 +22,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    # deferred: torch, Celery and the database layer load only when the command runs
     from service.app import create_app
+    from service.http_protocol import bounded_protocol
 
     uvicorn.run(
         create_app(args.settings),
         host=args.host,
         port=args.port,
+        # httptools, as uvicorn's default, with a size bound and a deadline on request heads
+        http=bounded_protocol(args.settings),
         timeout_graceful_shutdown=args.graceful_timeout,
         log_config=None,  # keep the process's own (JSON) logging
     )

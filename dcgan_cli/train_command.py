@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
@@ -14,17 +14,9 @@ from dcgan_cli.errors import CommandError
 from dcgan_cli.options import add_data_dir_option, data_dir
 from dcgan_cli.spec_options import add_spec_options, given_options
 from jobs.spec import JobSpec
-from shared_models.checkpoint import iter_manifests, newest_checkpoint
-from shared_models.config import (
-    MAX_SEED,
-    DiscriminatorConfig,
-    GeneratorConfig,
-    TrainConfig,
-    from_dict,
-    with_overrides,
-)
-from shared_models.data import load_dataset
-from shared_models.training import Progress, Trainer, TrainHooks, pick_device, train
+
+if TYPE_CHECKING:
+    from shared_models.training import Progress, Trainer
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,25 +31,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # deferred: torch loads when the command runs, not when the CLI parses its arguments
+    from shared_models.data import load_dataset
+    from shared_models.training import TrainHooks, pick_device
+    from shared_models.training.run_folder import RunFolderInUse, plan_run, run
+
     given = given_options(args)
-    if not args.resume and any(iter_manifests(args.out)):
-        raise CommandError(
-            f"{args.out} already holds checkpoints: pass --resume to continue, "
-            "or choose another --out"
-        )
-    start = newest_checkpoint(args.out) if args.resume else None
-    if start is not None:
-        # only the options given override the saved configuration
-        given.pop("conditional", None)  # the architecture is the checkpoint's
-        config = with_overrides(from_dict(TrainConfig, start.state["train_config"]), **given)
-        generator_config = from_dict(GeneratorConfig, start.state["generator_config"])
-        discriminator_config = from_dict(DiscriminatorConfig, start.state["discriminator_config"])
-    else:
-        spec = JobSpec.model_validate(given)
-        if spec.seed is None:
-            spec = spec.with_seed(secrets.randbelow(MAX_SEED))
-        config = spec.train_config()
-        generator_config, discriminator_config = spec.network_configs()
+    spec = JobSpec.model_validate(given).seeded()
+    for architecture in ("conditional", "network_size"):  # a resumed run keeps its own
+        given.pop(architecture, None)
+    try:
+        plan = plan_run(args.out, spec.train_config(), *spec.network_configs(),
+                        resume=args.resume, overrides=given if args.resume else None)
+    except RunFolderInUse as error:
+        raise CommandError(str(error)) from None
+    config = plan.config
     data = load_dataset(config.dataset, data_dir(args))
     display = ProgressDisplay(config.iterations)
     hooks = TrainHooks(
@@ -67,16 +55,7 @@ def run(args: argparse.Namespace) -> int:
         progress_every_s=0.5,
     )
     try:
-        result = train(
-            config,
-            data,
-            args.out,
-            generator_config=generator_config,
-            discriminator_config=discriminator_config,
-            device=pick_device(args.device),
-            start=start,
-            hooks=hooks,
-        )
+        result = run(plan, data, pick_device(args.device), hooks)
     finally:
         display.close()
     summary = {

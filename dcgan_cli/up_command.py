@@ -19,6 +19,7 @@ from types import FrameType
 import httpx
 
 from dcgan_cli.options import positive_int
+from dcgan_cli.waiting import stop_process, wait_for
 from jobs.spec import QUICKSTART
 from jobs.states import ACTIVE, JobState
 from service.settings import ServiceSettings
@@ -49,17 +50,18 @@ def spawn(*args: str) -> subprocess.Popen:
 
 
 def wait_ready(url: str, api: subprocess.Popen, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if api.poll() is not None:
             raise RuntimeError(f"the API exited with status {api.returncode}")
         try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
+            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"the API did not become ready at {url} within {timeout_s:.0f}s")
+            return False
+
+    try:
+        wait_for(ready, timeout_s, f"the API at {url} to be ready", interval=0.3)
+    except TimeoutError as error:
+        raise RuntimeError(str(error)) from None
 
 
 def submit_quickstart(url: str, token: str | None) -> str | None:
@@ -81,13 +83,8 @@ def stop(process: subprocess.Popen, name: str) -> None:
     if process.poll() is not None:
         return
     log.info("stopping the %s", name)
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        log.warning("the %s did not stop within %ss; killing it", name, STOP_TIMEOUT_S)
-        process.kill()
-        process.wait()
+    if not stop_process(process, STOP_TIMEOUT_S):
+        log.warning("the %s did not stop within %ss: killed", name, STOP_TIMEOUT_S)
 
 
 def run(args: argparse.Namespace) -> int:

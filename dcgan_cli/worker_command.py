@@ -59,7 +59,14 @@ PROBE = (
 def check_training_device(requested: str | None) -> str:
     """The device jobs will train on; a CommandError when DCGAN_DEVICE names one that cannot
     run. Checked in a child process: the worker's own process forks its pool and must not
-    have initialised CUDA."""
+    have initialised CUDA. DCGAN_DEVICE=cpu needs no check (nor the child's second or two)."""
+    if requested == "cpu":
+        from torch import device
+
+        from shared_models.training.device import describe_device  # deferred: torch
+
+        log.info("jobs train on %s", describe_device(device("cpu")))
+        return "cpu"
     done = subprocess.run(
         [sys.executable, "-c", PROBE, requested or ""], capture_output=True, text=True,
         check=False,
@@ -76,6 +83,7 @@ def check_training_device(requested: str | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # deferred: torch, Celery and the database layer load only when the command runs
     from jobs.bootstrap import prepare_shared_state
     from shared_models.training.setup import use_compile_cache
     from worker.app import create_worker_app
@@ -111,11 +119,19 @@ def run(args: argparse.Namespace) -> int:
 def run_ping(args: argparse.Namespace) -> int:
     """Ask this host's workers (named in the scratch folder) and stop at their answers; with
     none named, ask every worker for the whole timeout and look for this host's."""
+    from kombu.exceptions import KombuError
+
+    # deferred: torch, Celery and the database layer load only when the command runs
     from jobs.queue import make_celery
     from worker.local_names import LocalWorkerNames
 
     settings = args.settings
     app = make_celery(settings)
+    try:  # one try: a healthcheck wants an answer now, not after the broker's retries
+        with app.connection_for_read() as connection:
+            connection.ensure_connection(max_retries=1)
+    except (OSError, KombuError) as error:
+        raise CommandError(f"the broker is unreachable: {error}") from None
     suffix = f"@{socket.gethostname()}"
     local = [name for name in LocalWorkerNames(settings.runs_dir).names() if name.endswith(suffix)]
     if local:

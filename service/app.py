@@ -5,29 +5,35 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib.metadata import version
 
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from jobs.artifact_cache import ArtifactCache
-from jobs.artifact_store import ArtifactStore
+from artifacts.cache import ArtifactCache
+from artifacts.store import ArtifactStore
+from core.database import make_engine
 from jobs.bootstrap import prepare_shared_state
-from jobs.database import make_engine
 from jobs.job_store import JobStore
-from jobs.model_records import ModelRecords
 from jobs.queue import make_celery
-from jobs.serving_pins import ServingPins
+from registry.model_records import ModelRecords
+from registry.promotion import Gate, ServingPolicy
+from registry.serving_pins import ServingPins
+from service.allowed_hosts import AllowedHosts
 from service.batching import RenderBatcher
-from service.body_limit import BodySizeLimit
+from service.body_limit import BodyLimits
+from service.cross_site import CrossSiteGuard
 from service.errors import install_error_handlers
+from service.exports import ExportBuilds
+from service.header_limits import HeaderLimits
 from service.metrics import LatencyMiddleware, Metrics
 from service.model_loader import ModelLoader
-from service.model_registry import ModelRegistry
+from service.model_server import ModelServer
 from service.openapi import install_openapi, operation_id
 from service.query_params import SingleQueryValues
-from service.render_gate import RenderGate
+from service.render_admission import RenderAdmission
 from service.retention import RetentionThread
 from service.routes import (
     dashboard,
@@ -41,7 +47,7 @@ from service.routes import (
     models,
     serving,
 )
-from service.serving_policy import Gate, ServingPolicy
+from service.routes.model_files import build_archive
 from service.settings import ServiceSettings, get_service_settings
 
 log = logging.getLogger(__name__)
@@ -62,34 +68,44 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.celery = make_celery(settings)
     app.state.artifact_cache = ArtifactCache(store, settings.model_cache_dir)
     loader = ModelLoader(
-        app.state.artifact_cache, settings.serve_device, settings.max_concurrent_loads
+        app.state.artifact_cache, settings.serve_device, settings.max_concurrent_loads,
+        retry_after_s=settings.invalid_model_retry_seconds,
     )
     gate = Gate(settings.serve_dataset, settings.promote_min_inception_score,
                 settings.promote_max_frechet_distance)
     policy = ServingPolicy(app.state.models, app.state.pins, gate)
-    registry = ModelRegistry(app.state.models, loader, policy)
-    await anyio.to_thread.run_sync(registry.refresh)  # the one model load at start-up
-    registry.start(settings.reload_interval_seconds)
-    app.state.registry = registry
+    server = ModelServer(app.state.models, loader, policy)
+    await anyio.to_thread.run_sync(server.refresh)  # the one model load at start-up
+    server.start(settings.reload_interval_seconds)
+    app.state.model_server = server
     retention = None
     if settings.keep_finished_jobs is not None:
-        retention = RetentionThread(registry, store, settings.keep_finished_jobs,
+        retention = RetentionThread(server, store, settings.keep_finished_jobs,
                                     settings.retention_interval_seconds)
         retention.start()
-    app.state.gate = RenderGate(settings.max_concurrent_renders, settings.max_queued_renders)
+    app.state.admission = RenderAdmission(
+        settings.max_concurrent_renders, settings.max_queued_renders,
+        settings.max_render_rows, settings.max_queued_render_rows,
+    )
     app.state.batcher = RenderBatcher(settings.batch_max_rows, settings.batch_max_wait_ms / 1000)
     app.state.batcher.start()
-    app.state.metrics.watch(app.state.gate, app.state.batcher, registry, app.state.jobs)
+    app.state.exports = ExportBuilds(
+        partial(build_archive, app.state.artifact_cache, scratch=settings.model_cache_dir),
+        settings.max_concurrent_exports, settings.max_waiting_exports,
+        settings.export_cache_bytes,
+    )
+    app.state.metrics.watch(app.state.admission, app.state.batcher, server, app.state.jobs)
     log.info("service ready: broker %s, database %s, store %s, serving %s",
              "embedded (SQLite)" if settings.embedded else "redis", engine.url.render_as_string(),
-             store.url, registry.served.id if registry.served else "nothing yet")
+             store.url, server.served.id if server.served else "nothing yet")
     try:
         yield
     finally:
         if retention is not None:
             retention.stop()
-        registry.stop()
+        server.stop()
         app.state.batcher.stop()
+        app.state.exports.close()
         engine.dispose()
 
 
@@ -109,8 +125,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = Metrics()
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=app.state.settings.max_body_bytes)
+    # Each middleware added wraps those before it: a request meets them bottom to top.
+    app.add_middleware(BodyLimits, default_max_bytes=settings.max_body_bytes,
+                       timeout_seconds=settings.body_timeout_seconds)
     app.add_middleware(SingleQueryValues)
+    app.add_middleware(CrossSiteGuard)
+    app.add_middleware(AllowedHosts, patterns=settings.allowed_hosts)
+    app.add_middleware(HeaderLimits, max_bytes=settings.max_header_bytes,
+                       max_count=settings.max_header_count)
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
     for router in (
         health.router,
@@ -127,5 +149,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     app.mount(docs.ASSETS_URL, StaticFiles(directory=docs.ASSETS_DIR), name="docs-assets")
-    install_openapi(app, token_enforced=settings.api_token is not None)
+    install_openapi(app, token_enforced=settings.api_token is not None,
+                    max_body_bytes=settings.max_body_bytes,
+                    body_timeout_seconds=settings.body_timeout_seconds)
     return app

@@ -1,9 +1,12 @@
-"""Dynamic micro-batching: concurrent requests share generator forward passes.
+"""Dynamic micro-batching: concurrent requests share generator forward passes, fairly.
 
-Each request hands in its noise rows (and labels). One thread takes whatever is waiting — up to
-``max_rows`` rows — and runs one forward per model over all of it, then wakes each request
-with its own images. Requests that arrive while a forward runs wait for the next one, so under
-load batches form by themselves; when the last batch had company, the thread also waits up to
+Each request hands in its noise rows (and labels). One thread builds each batch of up to
+``max_rows`` rows from every request waiting, a slice of ``RENDER_BLOCK`` rows from each in
+turn, newly arrived requests first, and runs one forward per model over it; a request is woken
+with its images once all its rows are drawn. So a 16-digit request arriving behind sixteen
+1,024-digit ones is drawn in the next batch, not after them, and a lone large request still
+gets whole batches. Requests that arrive while a forward runs join the next one, so under load
+batches form by themselves; when the last batch had company, the thread also waits up to
 ``max_wait_s`` after the first request for more (a lone client never waits). A failing forward
 fails the requests it held, and only those.
 
@@ -22,6 +25,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -30,22 +34,42 @@ from functools import partial
 import torch
 
 from shared_models.networks import Generator
-from shared_models.sampling import SampleInputs, generate
+from shared_models.sampling import RENDER_BLOCK, SampleInputs, generate
 
 log = logging.getLogger(__name__)
 
 Block = tuple[Callable[[], torch.Tensor], Future]
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity: one request is one object
 class Pending:
     generator: Generator
     inputs: SampleInputs
     result: Future = field(default_factory=Future)
+    drawn: list[torch.Tensor] = field(default_factory=list)  # the images of its rows so far
+    done: int = 0  # rows drawn
 
     @property
     def rows(self) -> int:
         return self.inputs.rows
+
+    @property
+    def left(self) -> int:
+        return self.rows - self.done
+
+
+@dataclass(frozen=True)
+class Slice:
+    """Rows ``start`` to ``start + count`` of one request, in one batch."""
+
+    pending: Pending
+    start: int
+    count: int
+
+    def inputs(self) -> SampleInputs:
+        inputs, end = self.pending.inputs, self.start + self.count
+        labels = None if inputs.labels is None else inputs.labels[self.start : end]
+        return SampleInputs(inputs.z[self.start : end], labels)
 
 
 class RenderBatcher:
@@ -59,7 +83,6 @@ class RenderBatcher:
         self.rows = 0
         self._queue: queue.Queue[Pending | None] = queue.Queue()
         self._blocks: queue.Queue[Block | None] = queue.Queue()
-        self._carried: Pending | None = None  # taken from the queue, first of the next batch
         self._had_company = False  # the last batch held more than one request
         self._closed = False
         self._lock = threading.Lock()  # orders requests before the stop marker
@@ -110,23 +133,35 @@ class RenderBatcher:
     # --- the batching thread -----------------------------------------------------------------
 
     def _serve(self) -> None:
-        stop = False
-        while not stop:
-            first = self._carried or self._queue.get()
-            self._carried = None
-            if first is None:
-                return
-            batch, stop = self._collect(first)
-            self._had_company = len(batch) > 1
+        active: deque[Pending] = deque()  # requests with rows left, the next to serve first
+        stopping = False
+        while active or not stopping:
+            if not active:
+                first = self._queue.get()
+                if first is None:
+                    return
+                active.append(first)
+                stopping = self._gather(active, wait=self._had_company)
+            else:
+                stopping = self._gather(active, wait=False) or stopping
+            batch = self._slices(active)
+            self._had_company = len({id(part.pending) for part in batch}) > 1
             for group in _by_model(batch):
                 self._run(group)
+            for pending in [p for p in active if p.left == 0 or p.result.done()]:
+                active.remove(pending)
 
-    def _collect(self, first: Pending) -> tuple[list[Pending], bool]:
-        """``first`` and what joins it within max_rows; True when the stop marker came."""
-        batch, rows = [first], first.rows
-        deadline = time.monotonic() + (self.max_wait_s if self._had_company else 0.0)
-        while rows < self.max_rows:
-            remaining = deadline - time.monotonic()
+    def _gather(self, active: deque[Pending], wait: bool) -> bool:
+        """Take the requests that have arrived (up to ``max_wait_s`` more when ``wait``) to
+        the front of ``active``; True when the stop marker came."""
+        arrived: list[Pending] = []
+        rows = sum(pending.left for pending in active)
+        deadline = time.monotonic() + (self.max_wait_s if wait else 0.0)
+        stopping = False
+        while True:
+            # every request already waiting is taken; more are waited for only while the
+            # batch would not be full
+            remaining = deadline - time.monotonic() if rows < self.max_rows else 0.0
             try:
                 item = self._queue.get(timeout=remaining) if remaining > 0 else (
                     self._queue.get_nowait()
@@ -134,31 +169,63 @@ class RenderBatcher:
             except queue.Empty:
                 break
             if item is None:
-                return batch, True
-            if rows + item.rows > self.max_rows:
-                self._carried = item
+                stopping = True
                 break
-            batch.append(item)
+            arrived.append(item)
             rows += item.rows
-        return batch, False
+        active.extendleft(reversed(arrived))
+        return stopping
 
-    def _run(self, group: list[Pending]) -> None:
+    def _slices(self, active: deque[Pending]) -> list[Slice]:
+        """Up to ``max_rows`` rows: a block from each request in turn, round after round;
+        the requests served move to the back of ``active``."""
+        budget, taken = self.max_rows, {id(p): p.done for p in active}
+        batch: list[Slice] = []
+        served: list[Pending] = []
+        while budget > 0:
+            progressed = False
+            for pending in active:
+                start = taken[id(pending)]
+                count = min(RENDER_BLOCK, pending.rows - start, budget)
+                if count <= 0:
+                    continue
+                batch.append(Slice(pending, start, count))
+                taken[id(pending)] = start + count
+                budget -= count
+                progressed = True
+                if pending not in served:
+                    served.append(pending)
+                if budget == 0:
+                    break
+            if not progressed:
+                break
+        for pending in served:
+            active.remove(pending)
+            active.append(pending)
+        return batch
+
+    def _run(self, group: list[Slice]) -> None:
         try:
-            inputs = SampleInputs.cat([p.inputs for p in group])
-            generator = group[0].generator
+            inputs = SampleInputs.cat([part.inputs() for part in group])
+            generator = group[0].pending.generator
             on_cpu = next(generator.parameters()).device.type == "cpu"
             images = generate(generator, inputs, self._map if on_cpu else map)
         except Exception as error:  # noqa: BLE001 - hand the failure to every waiting request
             log.exception("batched render failed")
-            for pending in group:
-                pending.result.set_exception(error)
+            for part in group:
+                if not part.pending.result.done():
+                    part.pending.result.set_exception(error)
             return
         self.batches += 1
         self.rows += inputs.rows
-        start = 0
-        for pending in group:
-            pending.result.set_result(images[start : start + pending.rows])
-            start += pending.rows
+        offset = 0
+        for part in group:
+            pending = part.pending
+            pending.drawn.append(images[offset : offset + part.count])
+            pending.done += part.count
+            offset += part.count
+            if pending.left == 0 and not pending.result.done():
+                pending.result.set_result(torch.cat(pending.drawn))
 
     # --- the block workers -------------------------------------------------------------------
 
@@ -187,8 +254,8 @@ class RenderBatcher:
                 future.set_result(output)
 
 
-def _by_model(batch: list[Pending]) -> list[list[Pending]]:
-    groups: dict[int, list[Pending]] = {}
-    for pending in batch:
-        groups.setdefault(id(pending.generator), []).append(pending)
+def _by_model(batch: list[Slice]) -> list[list[Slice]]:
+    groups: dict[int, list[Slice]] = {}
+    for part in batch:
+        groups.setdefault(id(part.pending.generator), []).append(part)
     return list(groups.values())

@@ -7,15 +7,16 @@ from typing import Annotated
 from celery import Celery
 from fastapi import Depends, Request
 
-from jobs.artifact_cache import ArtifactCache
-from jobs.artifact_store import ArtifactStore
+from artifacts.cache import ArtifactCache
+from artifacts.store import ArtifactStore
 from jobs.job_store import JobStore
-from jobs.model_records import ModelRecords
-from jobs.serving_pins import ServingPins
+from registry.model_records import ModelRecords
+from registry.serving_pins import ServingPins
 from service.batching import RenderBatcher
+from service.exports import ExportBuilds
 from service.metrics import Metrics
-from service.model_registry import ModelRegistry
-from service.render_gate import RenderGate
+from service.model_server import ModelServer
+from service.render_admission import RenderAdmission
 from service.settings import ServiceSettings
 
 
@@ -43,16 +44,20 @@ def get_pins(request: Request) -> ServingPins:
     return request.app.state.pins
 
 
-def get_registry(request: Request) -> ModelRegistry:
-    return request.app.state.registry
+def get_model_server(request: Request) -> ModelServer:
+    return request.app.state.model_server
 
 
-def get_gate(request: Request) -> RenderGate:
-    return request.app.state.gate
+def get_admission(request: Request) -> RenderAdmission:
+    return request.app.state.admission
 
 
 def get_batcher(request: Request) -> RenderBatcher:
     return request.app.state.batcher
+
+
+def get_exports(request: Request) -> ExportBuilds:
+    return request.app.state.exports
 
 
 def get_celery(request: Request) -> Celery:
@@ -69,8 +74,9 @@ ModelsDep = Annotated[ModelRecords, Depends(get_models)]
 ArtifactsDep = Annotated[ArtifactStore, Depends(get_artifacts)]
 ArtifactCacheDep = Annotated[ArtifactCache, Depends(get_artifact_cache)]
 PinsDep = Annotated[ServingPins, Depends(get_pins)]
-RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
-GateDep = Annotated[RenderGate, Depends(get_gate)]
+ModelServerDep = Annotated[ModelServer, Depends(get_model_server)]
+AdmissionDep = Annotated[RenderAdmission, Depends(get_admission)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]
 BatcherDep = Annotated[RenderBatcher, Depends(get_batcher)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+ExportsDep = Annotated[ExportBuilds, Depends(get_exports)]

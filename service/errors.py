@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from service.render_gate import Overloaded
+from service.render_admission import Overloaded
 from service.schemas import Problem, ValidationProblem
 
 log = logging.getLogger(__name__)

@@ -3,8 +3,8 @@
 Request latency is recorded by an ASGI middleware per route template and status; the
 process's CPU time, memory and open files (``process_*``), the Python runtime and the garbage
 collector (``python_*``) come from prometheus_client's own collectors. Everything else is
-read at scrape time from the objects that own it: the render gate (in flight,
-waiting), the model registry (served model, reloads) and the job records (jobs by state, and
+read at scrape time from the objects that own it: the render admission (in flight,
+waiting), the model server (served model, reloads) and the job records (jobs by state, and
 the training progress the workers write there: step, iterations/s, losses).
 """
 
@@ -28,8 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from jobs.job_store import JobStore
 from jobs.states import JobState
 from service.batching import RenderBatcher
-from service.model_registry import ModelRegistry
-from service.render_gate import RenderGate
+from service.model_server import ModelServer
+from service.render_admission import RenderAdmission
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -37,16 +37,21 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 class ServiceCollector(Collector):
     def __init__(
-        self, gate: RenderGate, batcher: RenderBatcher, registry: ModelRegistry, store: JobStore
+        self, admission: RenderAdmission, batcher: RenderBatcher, server: ModelServer,
+        store: JobStore,
     ) -> None:
-        self.gate, self.batcher, self.registry, self.store = gate, batcher, registry, store
+        self.admission, self.batcher, self.server, self.store = admission, batcher, server, store
 
     def collect(self) -> Iterator[Metric]:
         yield GaugeMetricFamily(
-            "dcgan_renders_in_flight", "Renders running now", value=self.gate.in_flight
+            "dcgan_renders_in_flight", "Renders running now", value=self.admission.in_flight
         )
         yield GaugeMetricFamily(
-            "dcgan_renders_waiting", "Renders waiting for a slot", value=self.gate.waiting
+            "dcgan_renders_waiting", "Renders waiting for a slot", value=self.admission.waiting
+        )
+        yield GaugeMetricFamily(
+            "dcgan_render_rows_in_flight", "Digits being rendered now",
+            value=self.admission.rows_in_flight,
         )
         yield CounterMetricFamily(
             "dcgan_render_batches", "Batched generator forward passes", value=self.batcher.batches
@@ -58,15 +63,15 @@ class ServiceCollector(Collector):
             "dcgan_served_model_step", "Training step of the served generator",
             labels=["model", "sha256"],
         )
-        if self.registry.served is not None:
-            model = self.registry.served
+        if self.server.served is not None:
+            model = self.server.served
             served.add_metric([model.id, model.sha256], model.record.step)
         yield served
         reloads = CounterMetricFamily(
             "dcgan_model_reloads", "Checkpoints validated for serving", labels=["result"]
         )
-        reloads.add_metric(["success"], self.registry.swaps)
-        reloads.add_metric(["failure"], self.registry.reload_failures)
+        reloads.add_metric(["success"], self.server.swaps)
+        reloads.add_metric(["failure"], self.server.reload_failures)
         yield reloads
         yield from self._jobs()
 
@@ -113,9 +118,10 @@ class Metrics:
         )
 
     def watch(
-        self, gate: RenderGate, batcher: RenderBatcher, models: ModelRegistry, store: JobStore
+        self, admission: RenderAdmission, batcher: RenderBatcher, server: ModelServer,
+        store: JobStore,
     ) -> None:
-        self.registry.register(ServiceCollector(gate, batcher, models, store))
+        self.registry.register(ServiceCollector(admission, batcher, server, store))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,28 +13,28 @@ from __future__ import annotations
 import logging
 import threading
 
-from jobs.artifact_store import ArtifactStore
+from artifacts.store import ArtifactStore
 from jobs.job_removal import prune_finished
-from service.model_registry import ModelRegistry
+from service.model_server import ModelServer
 
 log = logging.getLogger(__name__)
 
 
 class RetentionThread(threading.Thread):
     def __init__(
-        self, registry: ModelRegistry, store: ArtifactStore, keep_jobs: int, interval_s: float
+        self, server: ModelServer, store: ArtifactStore, keep_jobs: int, interval_s: float
     ) -> None:
         super().__init__(name="retention", daemon=True)
-        self.registry, self.store = registry, store
+        self.server, self.store = server, store
         self.keep_jobs, self.interval_s = keep_jobs, interval_s
         self._stop_event = threading.Event()
 
     def prune_once(self) -> int:
-        protected = self.registry.wanted()
-        served = self.registry.served
+        protected = self.server.wanted()
+        served = self.server.served
         if served is not None:
             protected.add(served.id)
-        engine = self.registry.records.engine
+        engine = self.server.records.engine
         return len(prune_finished(engine, self.store, self.keep_jobs, protected))
 
     def run(self) -> None:

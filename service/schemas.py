@@ -7,17 +7,20 @@ document describes every field a client reads.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from jobs.job_store import JobRecord
-from jobs.model_records import ModelRecord
-from jobs.serving_pins import PinAction, PinRecord
+from jobs.progress import JobProgress
 from jobs.spec import JobSpec
 from jobs.states import JobState
-from service.serving_policy import Gate, Reason
+from registry.model_records import MODEL_ID_PATTERN, ModelRecord
+from registry.promotion import Gate, Reason
+from registry.scores import Scores
+from registry.serving_pins import PinAction, PinRecord
 
 ModelStatus = Literal["served", "available", "invalid"]
 
@@ -30,41 +33,6 @@ def maybe_utc(seconds: float | None) -> datetime | None:
     return None if seconds is None else utc(seconds)
 
 
-class Scores(BaseModel):
-    """A checkpoint's evaluation figures, from the cached classifier of its data set."""
-
-    model_config = ConfigDict(extra="allow")
-
-    step: int | None = Field(None, description="the checkpoint scored")
-    n: int | None = Field(None, description="samples drawn")
-    frechet_distance: float | None = Field(None, description="lower is better")
-    inception_score: float | None = Field(None, description="higher is better, at most 10")
-    classes_covered: int | None = Field(None, description="classes holding at least 5 %")
-    label_accuracy: float | None = Field(
-        None, description="conditional models: how often the requested digit is drawn"
-    )
-    per_class_accuracy: list[float] | None = None
-    error: str | None = Field(None, description="why the checkpoint could not be scored")
-
-
-class JobProgress(BaseModel):
-    """What the worker running the job reports (every second while it trains)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    step: int = Field(0, description="iterations done")
-    total: int | None = Field(None, description="iterations the job runs")
-    d_loss: float | None = Field(None, description="discriminator loss (null: not finite)")
-    g_loss: float | None = Field(None, description="generator loss (null: not finite)")
-    iterations_per_s: float | None = None
-    eta_s: float | None = Field(None, description="seconds left, estimated")
-    device: str | None = Field(None, description="where it trains, e.g. cpu or cuda:0")
-    worker: str | None = Field(None, description="the worker running it")
-    checkpoint_step: int | None = Field(None, description="the newest checkpoint's step")
-    resumed_from: int | None = Field(None, description="the step the last delivery resumed at")
-    metrics: Scores | None = Field(None, description="the newest scored checkpoint's figures")
-
-
 def job_params(params: dict[str, Any]) -> JobSpec:
     """A stored job's parameters as the job spec; a record written under an older spec keeps
     the fields the spec still knows."""
@@ -73,6 +41,11 @@ def job_params(params: dict[str, Any]) -> JobSpec:
     except ValidationError:
         known = {key: value for key, value in params.items() if key in JobSpec.model_fields}
         return JobSpec.model_construct(**known)
+
+
+# the job record's fields a client does not see: the queue's and the lease's bookkeeping
+JOB_FIELDS_NOT_SHOWN = frozenset({"updated_at", "lease_owner", "lease_until", "enqueued_at",
+                                  "queue"})
 
 
 class JobView(BaseModel):
@@ -90,8 +63,8 @@ class JobView(BaseModel):
 
     @classmethod
     def of(cls, record: JobRecord) -> JobView:
-        progress = {k: v for k, v in record.progress.items() if k != "checkpoint"}
-        step = record.progress.get("checkpoint_step")
+        progress = JobProgress.stored(record.progress)
+        step = progress.checkpoint_step
         return cls(
             id=record.id,
             state=record.state,
@@ -99,7 +72,7 @@ class JobView(BaseModel):
             started_at=maybe_utc(record.started_at),
             finished_at=maybe_utc(record.finished_at),
             params=job_params(record.params),
-            progress=JobProgress.model_validate(progress),
+            progress=progress,
             error=record.error,
             cancel_requested=record.cancel_requested,
             attempts=record.attempts,
@@ -114,6 +87,13 @@ class JobPage(BaseModel):
     limit: int
 
 
+# the models row's fields a client sees under another name, and those it does not see (where
+# the objects lie in the store)
+MODEL_FIELDS_RENAMED = {"job_id": "job"}
+MODEL_FIELDS_NOT_SHOWN = frozenset({"checkpoint_key", "checkpoint_sha256", "checkpoint_size",
+                                    "artifact_key"})
+
+
 class ModelView(BaseModel):
     id: str
     job: str
@@ -124,6 +104,10 @@ class ModelView(BaseModel):
     conditional: bool
     ema_decay: float = Field(
         0.0, description="decay of the weight average this model samples with; 0: live weights"
+    )
+    served_weights: str = Field(
+        "", description="which weights this model samples with (the weight average or the live "
+        "weights) and why"
     )
     created_at: datetime
     sha256: str = Field(description="SHA-256 of the serving artifact's weights")
@@ -141,21 +125,18 @@ class ModelView(BaseModel):
         cls, record: ModelRecord, status: ModelStatus, error: str | None,
         verdict: tuple[bool, str] | None = None,
     ) -> ModelView:
+        shown = {
+            MODEL_FIELDS_RENAMED.get(field.name, field.name): getattr(record, field.name)
+            for field in fields(record)
+            if field.name not in MODEL_FIELDS_NOT_SHOWN
+        }
+        shown["created_at"] = utc(record.created_at)
+        if record.metrics is not None:
+            shown["metrics"] = Scores.model_validate(record.metrics)
         return cls(
-            id=record.id,
-            job=record.job_id,
-            step=record.step,
-            iterations=record.iterations,
-            final=record.final,
-            dataset=record.dataset,
-            conditional=record.conditional,
-            ema_decay=record.ema_decay,
-            created_at=utc(record.created_at),
-            sha256=record.sha256,
-            size=record.size,
+            **shown,
             status=status,
             error=error,
-            metrics=None if record.metrics is None else Scores.model_validate(record.metrics),
             promotable=None if verdict is None else verdict[0],
             gate=None if verdict is None else verdict[1],
         )
@@ -172,6 +153,11 @@ class GateView(BaseModel):
     def of(cls, gate: Gate) -> GateView:
         return cls(dataset=gate.dataset, min_inception_score=gate.min_inception_score,
                    max_frechet_distance=gate.max_frechet_distance)
+
+
+# the pin row's fields a client sees under another name; its id orders the history
+PIN_FIELDS_RENAMED = {"model_id": "model", "created_at": "at"}
+PIN_FIELDS_NOT_SHOWN = frozenset({"id"})
 
 
 class PinView(BaseModel):
@@ -204,11 +190,35 @@ class ServingState(ServingStatus):
     history: list[PinView] = Field(description="pins, unpins and rollbacks, newest first")
 
 
+def storable(text: object) -> object:
+    """Text either database keeps as given: PostgreSQL refuses NUL characters, and neither
+    can store half of a UTF-16 surrogate pair (JSON's lone ``\\ud800``). Checked before the
+    field's own constraints, so the 422 says which of these it was."""
+    if not isinstance(text, str):
+        return text
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (no unpaired surrogates)") from None
+    return text
+
+
+# text a request stores: its bounds in the schema, ``storable`` checked first (so the same 422
+# comes on SQLite and PostgreSQL, saying which it was)
+NO_NUL = r"^[^\x00]*$"
+ModelIdText = Annotated[
+    str, Field(max_length=140, pattern=MODEL_ID_PATTERN), BeforeValidator(storable)
+]
+NoteText = Annotated[str, Field(max_length=500, pattern=NO_NUL), BeforeValidator(storable)]
+
+
 class PinRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(max_length=140, description="JOB:STEP, or JOB for its newest checkpoint")
-    note: str | None = Field(None, max_length=500, description="why, for the history")
+    model: ModelIdText = Field(description="JOB:STEP, or JOB for its newest checkpoint")
+    note: NoteText | None = Field(None, description="why, for the history")
 
 
 class ModelList(BaseModel):

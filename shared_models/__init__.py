@@ -9,8 +9,9 @@ The Python API (:mod:`shared_models.python_api`), e.g. in a notebook::
     images = sample_images(load_generator(run.checkpoint), n=64, seed=7)
     save_grid(images, "digits.png")
 
-Its names are imported on first use, so that importing one part of the package (the service
-imports the networks and sampling) does not import training.
+Its names (the networks' too) are imported on first use, so that importing one part of the
+package does not import the rest: the service does not import training, and the configs (which
+the CLI reads to build its options) do not import torch.
 """
 
 from typing import TYPE_CHECKING, Any
@@ -22,9 +23,9 @@ from shared_models.config import (
     GeneratorConfig,
     TrainConfig,
 )
-from shared_models.networks import Discriminator, Generator
 
 if TYPE_CHECKING:
+    from shared_models.networks import Discriminator, Generator
     from shared_models.python_api import (
         export_model,
         load_dataset,
@@ -55,7 +56,12 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """The Python API's names, on first use (the others are imported above)."""
+    """The networks and the Python API's names, on first use (the configs are imported
+    above)."""
+    if name in ("Discriminator", "Generator"):
+        from shared_models import networks
+
+        return getattr(networks, name)
     if name in __all__:
         from shared_models import python_api
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from shared_models import stored_values as stored
 from shared_models import verified_files
 from shared_models.verified_files import VerifiedFileError
 from shared_models.verified_files import atomic_write as atomic_write  # callers use it too
@@ -68,15 +69,17 @@ class Manifest:
 
     @classmethod
     def from_json(cls, checkpoint: Path, data: dict[str, Any]) -> Manifest:
+        """The manifest in ``data``, each field of the type it was written as (ValueError
+        naming the first that is not)."""
         return cls(
             path=checkpoint,
-            sha256=str(data["sha256"]),
-            size=int(data["size"]),
-            step=int(data["step"]),
-            iterations=int(data["iterations"]),
-            dataset=str(data["dataset"]),
-            final=bool(data["final"]),
-            created_at=float(data["created_at"]),
+            sha256=stored.sha256_text(data, "sha256"),
+            size=stored.integer(data, "size"),
+            step=stored.integer(data, "step"),
+            iterations=stored.integer(data, "iterations"),
+            dataset=stored.text(data, "dataset"),
+            final=stored.flag(data, "final"),
+            created_at=stored.real(data, "created_at"),
             extra={key: value for key, value in data.items() if key not in _KNOWN},
         )
 
@@ -123,7 +126,8 @@ def read_manifest(checkpoint: Path) -> Manifest:
     """A checkpoint's manifest. One without a "format" field is read as this version: the
     checkpoint carries its own format, checked once it is unpickled."""
     data = verified_files.read_manifest(
-        checkpoint, format_version=FORMAT_VERSION, error=CheckpointError, format_required=False
+        checkpoint, format_version=FORMAT_VERSION, error=CheckpointError, format_required=False,
+        allow_nan=True,  # figures entered later (older runs' "metrics") may be NaN
     )
     return _manifest(checkpoint, data)
 
@@ -132,10 +136,8 @@ def load_checkpoint(
     checkpoint: Path, map_location: str | torch.device = "cpu"
 ) -> tuple[dict[str, Any], Manifest]:
     """Read, verify against the manifest and unpickle (weights only) one checkpoint."""
-    payload, data = verified_files.read_verified(
-        checkpoint, format_version=FORMAT_VERSION, error=CheckpointError, format_required=False
-    )
-    manifest = _manifest(checkpoint, data)
+    manifest = read_manifest(checkpoint)
+    payload = verified_files.read_payload(checkpoint, manifest.to_json(), CheckpointError)
     try:
         state = torch.load(io.BytesIO(payload), map_location=map_location, weights_only=True)
     except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad checkpoint
@@ -148,7 +150,7 @@ def load_checkpoint(
 def _manifest(checkpoint: Path, data: dict[str, Any]) -> Manifest:
     try:
         return Manifest.from_json(checkpoint, data)
-    except (ValueError, KeyError, TypeError) as error:
+    except ValueError as error:
         source = manifest_path(checkpoint)
         raise CheckpointError(f"{source}: unreadable manifest ({error})") from error
 

@@ -7,8 +7,18 @@ as plain dicts so a checkpoint can rebuild its own networks.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal, get_args
+
+from shared_models.stored_values import (
+    check_flag,
+    check_integer,
+    check_real,
+    is_finite,
+    is_integer,
+    shown,
+)
 
 FAST_ITERATIONS = 5_000
 SLOW_ITERATIONS = 10_000
@@ -19,6 +29,11 @@ DATASETS: tuple[str, ...] = get_args(DatasetName)
 Precision = Literal["auto", "float32", "bfloat16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 NUM_CLASSES = 10  # both data sets; a conditional model is conditioned on these labels
+# How big the networks are: the tutorial's, or narrower forms of the same layers for quick
+# runs on a CPU (small) and smoke runs (tiny). The size is an architecture like any other: a
+# checkpoint records the configs it made, and a run resumes with its own.
+NetworkSize = Literal["tutorial", "small", "tiny"]
+NETWORK_SIZES: tuple[str, ...] = get_args(NetworkSize)
 
 # CNTK's default variance momentum for Adam is a time constant of 720,000 samples;
 # per minibatch of 128 that is exp(-128 / 720000) ~= 0.99982 (PyTorch's default is 0.999).
@@ -28,6 +43,35 @@ CNTK_VARIANCE_TIME_CONSTANT = 720_000
 def cntk_beta2(batch_size: int) -> float:
     """Adam's beta2 that matches CNTK's default variance momentum at ``batch_size``."""
     return math.exp(-batch_size / CNTK_VARIANCE_TIME_CONSTANT)
+
+
+# The most parameters either network may have. Configs are read back from files (checkpoints,
+# a model's config.json, archives anyone can hand over), and a loader builds the network a
+# config describes: the cap keeps a stored config from asking for gigabytes. The tutorial's
+# generator has about 6.9 M parameters (28 MB of float32 weights); one with twice its dense
+# width and feature maps has about 27 M, so a user's bigger model still fits, while the
+# largest generator allowed holds a quarter of a gigabyte of weights.
+MAX_NETWORK_PARAMETERS = 64_000_000
+# What each integer of an architecture may be, (lowest, highest): far beyond the tutorial's
+# widths (nz 100, dense 1024, feature maps 128 and 64, kernel 5, 28x28 images, 10 classes),
+# yet small enough that counting the parameters stays in ordinary integers.
+GENERATOR_LIMITS: dict[str, tuple[int, int]] = {
+    "nz": (1, 4096),
+    "hidden": (1, 65536),
+    "channels": (1, 8192),
+    "kernel": (1, 31),
+    "image_size": (4, 256),
+    "num_classes": (0, 1000),
+}
+DISCRIMINATOR_LIMITS: dict[str, tuple[int, int]] = {
+    "conv1_channels": (1, 8192),
+    "conv2_channels": (1, 8192),
+    "hidden": (1, 65536),
+    "kernel": (1, 31),
+    "image_size": (1, 256),
+    "num_classes": (0, 1000),
+}
+BATCH_NORMS = 3  # in each network: each keeps an int64 count of the batches it has seen
 
 
 @dataclass(frozen=True)
@@ -44,13 +88,42 @@ class GeneratorConfig:
     label_maps: bool = False
 
     def __post_init__(self) -> None:
-        _require_positive(self, "nz", "hidden", "channels", "kernel")
+        _check_integers(self, GENERATOR_LIMITS)
+        check_flag("label_maps", self.label_maps)
         if self.image_size % 4:
             raise ValueError(f"image_size must be a multiple of 4, got {self.image_size}")
         if self.kernel % 2 == 0:
             raise ValueError(f"kernel must be odd for 'same' padding, got {self.kernel}")
-        if self.num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
+        _check_parameters("generator", self.parameter_count)
+
+    @property
+    def fc2_outputs(self) -> int:
+        """Units of the second dense layer: the feature maps at a quarter of the image size."""
+        return self.channels * (self.image_size // 4) ** 2  # 128 * 7 * 7
+
+    @property
+    def parameter_count(self) -> int:
+        """The parameters of networks.Generator's layers, from the config alone (checked
+        against the built networks in tests): loaders compare it with the cap before they
+        build anything."""
+        inputs, square = self.nz + self.num_classes, self.kernel**2
+        conditional_maps = self.num_classes and self.label_maps
+        label_maps = self.num_classes * self.fc2_outputs if conditional_maps else 0
+        return (
+            (inputs + 1) * self.hidden  # fc1
+            + (self.hidden + 1) * self.fc2_outputs  # fc2
+            + label_maps
+            + (self.channels * square + 1) * self.channels  # deconv1
+            + self.channels * square + 1  # deconv2
+            + 2 * (self.hidden + 2 * self.channels)  # batch norms' scales and shifts
+        )
+
+    @property
+    def state_dict_bytes(self) -> int:
+        """Bytes of the generator's state dict: every parameter and batch norm's running
+        means and variances in float32, and each batch norm's int64 batch count."""
+        running = 2 * (self.hidden + 2 * self.channels)
+        return 4 * (self.parameter_count + running) + 8 * BATCH_NORMS
 
 
 @dataclass(frozen=True)
@@ -67,11 +140,27 @@ class DiscriminatorConfig:
     projection: bool = False
 
     def __post_init__(self) -> None:
-        _require_positive(self, "conv1_channels", "conv2_channels", "hidden", "kernel")
+        _check_integers(self, DISCRIMINATOR_LIMITS)
+        check_real("leak", self.leak, 0.0, 1.0)
+        check_flag("projection", self.projection)
         if self.feature_size < 1:
             raise ValueError(f"image_size {self.image_size} is too small for kernel {self.kernel}")
-        if self.num_classes < 0:
-            raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
+        _check_parameters("discriminator", self.parameter_count)
+
+    @property
+    def parameter_count(self) -> int:
+        """The parameters of networks.Discriminator's layers, from the config alone."""
+        square, classes = self.kernel**2, self.num_classes
+        features = self.conv2_channels * self.feature_size**2 + classes
+        project = classes * self.hidden if classes and self.projection else 0
+        return (
+            ((1 + classes) * square + 1) * self.conv1_channels  # conv1
+            + (self.conv1_channels * square + 1) * self.conv2_channels  # conv2
+            + (features + 1) * self.hidden  # fc1
+            + self.hidden + 1  # fc2
+            + project
+            + 2 * (self.conv1_channels + self.conv2_channels + self.hidden)  # batch norms
+        )
 
     @property
     def feature_size(self) -> int:
@@ -107,7 +196,7 @@ class Bounds:
             and (self.lt is None or value < self.lt)
         )
         if not fits:
-            raise ValueError(f"{name} must be in {low}, {high}, got {value}")
+            raise ValueError(f"{name} must be in {low}, {high}, got {shown(value)}")
 
 
 def setting(default: Any, doc: str, **bounds: float) -> Any:
@@ -120,25 +209,47 @@ def bounds_of(name: str) -> Bounds:
     return TRAIN_FIELDS[name].metadata["bounds"]
 
 
-def network_configs(conditional: bool) -> tuple[GeneratorConfig, DiscriminatorConfig]:
-    """The tutorial's networks, or their class-conditional form: the one-hot label at the
-    generator's input and as learned 7x7 maps, and at the discriminator's input planes and
-    dense layer, projected onto its dense features."""
+# (generator dense width, generator feature maps, discriminator feature maps, its dense width)
+WIDTHS: dict[str, tuple[int, int, int, int]] = {
+    "tutorial": (1024, 128, 64, 1024),
+    "small": (256, 32, 16, 256),  # a quarter of every width
+    "tiny": (32, 8, 8, 32),
+}
+
+
+def network_configs(
+    conditional: bool, size: str = "tutorial"
+) -> tuple[GeneratorConfig, DiscriminatorConfig]:
+    """The tutorial's networks at ``size``, or their class-conditional form: the one-hot label
+    at the generator's input and as learned 7x7 maps, and at the discriminator's input planes
+    and dense layer, projected onto its dense features."""
+    if size not in WIDTHS:
+        raise ValueError(f"network size must be one of {', '.join(NETWORK_SIZES)}, got {size!r}")
+    g_hidden, g_channels, d_channels, d_hidden = WIDTHS[size]
+    generator = GeneratorConfig(hidden=g_hidden, channels=g_channels)
+    discriminator = DiscriminatorConfig(conv2_channels=d_channels, hidden=d_hidden)
     if not conditional:
-        return GeneratorConfig(), DiscriminatorConfig()
+        return generator, discriminator
     return (
-        GeneratorConfig(num_classes=NUM_CLASSES, label_maps=True),
-        DiscriminatorConfig(num_classes=NUM_CLASSES, projection=True),
+        replace(generator, num_classes=NUM_CLASSES, label_maps=True),
+        replace(discriminator, num_classes=NUM_CLASSES, projection=True),
     )
 
 
 MAX_SEED = 2**31 - 1
+# Sampling and scoring sizes, here so that reading them (the CLI's options do) needs no torch
+MAX_SAMPLES = 1024  # digits in one grid, the most one picture holds
+DEFAULT_SAMPLES = 10_000  # samples `dcgan eval` scores by default
+# Samples scored for a model card: what workers score each checkpoint on (DCGAN_EVAL_SAMPLES),
+# so the card's figures compare with those in GET /models (Fréchet distances depend on n)
+EXPORT_EVAL_SAMPLES = 1000
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     iterations: int = setting(FAST_ITERATIONS, "number of iterations", ge=1, le=100_000)
-    batch_size: int = setting(128, "minibatch size", ge=1, le=1024)
+    # two rows at least: BatchNorm cannot normalise a batch of one
+    batch_size: int = setting(128, "minibatch size", ge=2, le=1024)
     lr: float = setting(2e-4, "Adam learning rate", gt=0, le=0.1)
     beta1: float = setting(0.5, "Adam beta1 (momentum)", ge=0, lt=1)
     # None -> CNTK's default for this batch size (see cntk_beta2)
@@ -160,17 +271,22 @@ class TrainConfig:
         False, "torch.compile the training steps, with CUDA graphs on CUDA (pays for long runs)"
     )
     # The weight average leaves training bit-identical (the live networks, losses and
-    # optimiser states are the same with or without it) and samples better by every score,
-    # so it is on by default; 0 serves the live weights, as the tutorial does.
+    # optimiser states are the same with or without it), and its window grows with the run
+    # (shared_models/weight_average.py), so it samples at least as well as the live weights
+    # at every run length measured (docs/weight_average.md): on by default; 0 serves the live
+    # weights, as the tutorial does.
     ema_decay: float = setting(
         0.999,
-        "decay of the moving average of the generator's weights that sampling uses; "
-        "0 samples the live weights, as the tutorial does",
+        "decay of the moving average of the generator's weights that sampling uses (reached "
+        "as the run grows: the average spans about its last tenth until then); 0 samples the "
+        "live weights, as the tutorial does",
         ge=0,
         lt=1,
     )
 
     def __post_init__(self) -> None:
+        for item in fields(self):
+            _check_type(item.name, getattr(self, item.name), str(item.type))
         for item in fields(self):
             value = getattr(self, item.name)
             if isinstance(value, int | float) and not isinstance(value, bool):
@@ -198,8 +314,11 @@ def to_dict(config: Any) -> dict[str, Any]:
     return asdict(config)
 
 
-def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Rebuild a config, ignoring keys a newer version may have added."""
+def from_dict(cls: type, data: Mapping[str, Any]) -> Any:
+    """Rebuild a config, ignoring keys a newer version may have added. Whatever ``data``
+    holds (it may come from a file), anything but a config is refused with ValueError."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"a {cls.__name__} must be an object, got {shown(data)}")
     known = {f.name for f in fields(cls)}
     return cls(**{key: value for key, value in data.items() if key in known})
 
@@ -209,8 +328,30 @@ def with_overrides(config: Any, **overrides: Any) -> Any:
     return replace(config, **{key: value for key, value in overrides.items() if value is not None})
 
 
-def _require_positive(config: Any, *names: str) -> None:
-    for name in names:
-        value = getattr(config, name)
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+def _check_integers(config: Any, limits: Mapping[str, tuple[int, int]]) -> None:
+    for name, (low, high) in limits.items():
+        check_integer(name, getattr(config, name), low, high)
+
+
+def _check_parameters(network: str, count: int) -> None:
+    if count > MAX_NETWORK_PARAMETERS:
+        raise ValueError(
+            f"this {network} would have {count:,} parameters, over the "
+            f"{MAX_NETWORK_PARAMETERS:,} allowed"
+        )
+
+
+# what each TrainConfig field's annotation admits (bools are not numbers here)
+_TYPES: dict[str, tuple[Any, str]] = {
+    "int": (is_integer, "an integer"),
+    "float": (is_finite, "a finite number"),
+    "float | None": (lambda value: value is None or is_finite(value), "a finite number or null"),
+    "bool": (lambda value: isinstance(value, bool), "true or false"),
+    "str": (lambda value: isinstance(value, str), "a string"),
+}
+
+
+def _check_type(name: str, value: Any, annotation: str) -> None:
+    admits, what = _TYPES[annotation]
+    if not admits(value):
+        raise ValueError(f"{name} must be {what}, got {shown(value)}")

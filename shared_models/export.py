@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from shared_models.checkpoint import read_checkpoint
+from shared_models.config import EXPORT_EVAL_SAMPLES
 from shared_models.evaluation import Evaluator
 from shared_models.evaluation.classifier_store import classifier_path, read_info
 from shared_models.model_card import write_model_card
@@ -31,10 +32,6 @@ from shared_models.serving_artifact import (
 
 log = logging.getLogger(__name__)
 
-# Samples scored for the card: what workers score each checkpoint on (DCGAN_EVAL_SAMPLES), so
-# the card's figures compare with those in GET /models (Fréchet distances depend on n); a few
-# seconds on a CPU.
-EXPORT_EVAL_SAMPLES = 1000
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Faster ways to compute some of the networks' layers, with the same math.
 
-Three measured changes, applied by :func:`use_fast_layers` to the trainer's own copies of the
-networks and to every generator rebuilt from a checkpoint for sampling and serving:
+Three changes, each timed against the plain layer before it was kept, applied by
+:func:`use_fast_layers` to the trainer's own copies of the networks and to every generator
+rebuilt from a checkpoint for sampling and serving:
 
 - **Channels-last activations and weights** (CPU and CUDA). oneDNN and cuDNN both run the
   generator's 128->128 transposed convolution and its BatchNorm/ReLU faster on NHWC, and the
@@ -10,10 +11,10 @@ networks and to every generator rebuilt from a checkpoint for sampling and servi
 - **Few-channel convolutions as one matrix product** (CPU only). oneDNN's blocked kernels
   vectorise over channels, so a convolution with a single channel on one side (the
   generator's 128->1 output layer, the discriminator's 1->64 layer) leaves most vector lanes
-  empty; ``unfold``/``fold`` plus one GEMM does the same sums in about half the time.
+  empty; ``unfold``/``fold`` plus one GEMM does the same sums with every lane busy.
 - **The other transposed convolutions' gradients in two calls** (CPU only). Asked for the
-  input and the weight gradient of the 128->128 layer at once, oneDNN took 38 ms at batch 128;
-  asked for each alone, 16 + 18 ms. A training iteration takes about 4 % less.
+  input and the weight gradient of the 128->128 layer at once, oneDNN is slower than asked
+  for each alone.
 
 All three keep every parameter and buffer name, shape and value, so state dicts and
 checkpoints are unchanged; only the order of floating-point additions differs (tested against

@@ -87,10 +87,6 @@ def card_text(
         parameters = count_parameters(Generator(config))
     name = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}.get(info.dataset, info.dataset)
     kind = f"class-conditional ({classes} classes)" if classes else "unconditional"
-    held = (
-        f"a moving average of the generator's weights (decay {info.ema_decay:g})"
-        if info.averaged else "the generator's weights as trained"
-    )
     draws = "an image of the requested class" if classes else "an image"
     lines = [
         f"# DCGAN generator: {name}, step {info.step}",
@@ -110,7 +106,7 @@ def card_text(
         f"{config.image_size // 4}×{config.image_size // 4} and "
         f"{config.image_size // 2}×{config.image_size // 2}, {config.kernel}×{config.kernel} "
         "transposed convolutions, tanh output |",
-        f"| weights | {held} |",
+        f"| weights | {info.served_weights} |",
         f"| `{WEIGHTS_FILE}` | {info.size:,} bytes, SHA-256 `{info.sha256}` |",
         f"| trained | {info.step:,} of {int(info.train_config.get('iterations', info.step)):,} "
         f"iterations; source checkpoint SHA-256 `{info.source_sha256}` |",
@@ -191,13 +187,13 @@ def metrics_lines(metrics: dict[str, Any] | None, note: str, dataset: str) -> li
         "| figure | value |",
         "|---|---|",
         f"| Fréchet distance to the test set (lower is better) | "
-        f"{metrics['frechet_distance']:.4g} |",
+        f"{_figure(metrics, 'frechet_distance', '{:.4g}')} |",
         f"| Inception Score (1 to {NUM_CLASSES}, higher is better) | "
-        f"{metrics['inception_score']:.4g} |",
+        f"{_figure(metrics, 'inception_score', '{:.4g}')} |",
         f"| classes holding at least 5 % of the samples | "
-        f"{metrics['classes_covered']}/{NUM_CLASSES} |",
+        f"{_figure(metrics, 'classes_covered', '{:.0f}')}/{NUM_CLASSES} |",
     ]
-    if metrics.get("label_accuracy") is not None:
+    if _number(metrics.get("label_accuracy")) is not None:
         lines.append(f"| samples the classifier reads as the requested class | "
                      f"{100 * metrics['label_accuracy']:.1f} % |")
     seed = metrics.get("seed", 0)
@@ -210,3 +206,16 @@ def metrics_lines(metrics: dict[str, Any] | None, note: str, dataset: str) -> li
         "real images and pure noise score.",
     ]
     return lines
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return float(value)
+
+
+def _figure(metrics: dict[str, Any], key: str, form: str) -> str:
+    """One figure of a models row's metrics, or a dash where the row has none (rows written
+    by other versions may hold fewer)."""
+    value = _number(metrics.get(key))
+    return "—" if value is None else form.format(value)

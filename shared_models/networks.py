@@ -96,7 +96,7 @@ class Generator(nn.Module):
         weights are checked against the SHA-256 in config.json and loaded without pickle; the
         generator is in eval mode on ``device`` (default the CPU, where the service samples:
         there the same seed gives the service's bytes)."""
-        # the loader builds generators itself, so it is imported when called
+        # breaks a real cycle: the archive loader (shared_models.pretrained) builds this class
         from shared_models.pretrained import load_pretrained
 
         generator, _ = load_pretrained(path, device, fast_layers)

@@ -17,13 +17,11 @@ from typing import Any
 
 import torch
 
-from shared_models.checkpoint import iter_manifests, newest_checkpoint, read_checkpoint
+from shared_models.checkpoint import read_checkpoint
 from shared_models.config import (
-    FAST_ITERATIONS,
     DiscriminatorConfig,
     GeneratorConfig,
     TrainConfig,
-    from_dict,
     network_configs,
 )
 from shared_models.data import ImageData
@@ -33,7 +31,8 @@ from shared_models.generator_io import generator_from_state
 from shared_models.grids import grid_png
 from shared_models.networks import Generator
 from shared_models.sampling import generate, grid_inputs
-from shared_models.training import TrainHooks, TrainResult, pick_device, train
+from shared_models.training import TrainHooks, TrainResult, pick_device
+from shared_models.training.run_folder import plan_run, run
 from shared_models.verified_files import atomic_write
 
 DATA_DIR_VARIABLE = "DCGAN_DATA_DIR"
@@ -59,12 +58,8 @@ def load_mnist(data_dir: str | Path | None = None, split: str = "train") -> Imag
 def train_model(
     out_dir: str | Path,
     *,
-    iterations: int = FAST_ITERATIONS,
-    dataset: str = "mnist",
-    batch_size: int = 128,
-    seed: int = 0,
     conditional: bool = False,
-    ema_decay: float = TrainConfig.ema_decay,
+    network_size: str = "tutorial",
     data: ImageData | None = None,
     data_dir: str | Path | None = None,
     device: str | torch.device | None = None,
@@ -75,33 +70,20 @@ def train_model(
     **settings: Any,
 ) -> TrainResult:
     """Train the tutorial's DCGAN into the run folder ``out_dir``; ``result.checkpoint`` is
-    the final checkpoint. Any other TrainConfig field (``lr``, ``beta1``, ``k``,
-    ``checkpoint_every``, ...) may be passed by name. ``resume=True`` continues the run
-    folder's newest checkpoint; otherwise a folder that already holds one is refused."""
-    run_dir = Path(out_dir)
-    start = None
-    if resume:
-        start = newest_checkpoint(run_dir)
-    elif any(iter_manifests(run_dir)):
-        raise ValueError(f"{run_dir} already holds checkpoints: pass resume=True to continue "
-                         "them, or choose another folder")
-    config = TrainConfig(iterations=iterations, batch_size=batch_size, seed=seed,
-                         dataset=dataset, ema_decay=ema_decay, **settings)
-    default_generator, default_discriminator = network_configs(conditional)
-    generator_config = generator_config or default_generator
-    discriminator_config = discriminator_config or default_discriminator
-    if start is not None:  # the run's own architecture
-        generator_config = from_dict(GeneratorConfig, start.state["generator_config"])
-        discriminator_config = from_dict(DiscriminatorConfig,
-                                         start.state["discriminator_config"])
-    if data is None:
-        data = load_dataset(dataset, data_dir)
-    return train(
-        config, data, run_dir, generator_config=generator_config,
-        discriminator_config=discriminator_config,
-        device=pick_device(str(device) if device is not None else None), start=start,
-        hooks=hooks,
+    the final checkpoint. Every TrainConfig field (``iterations``, ``batch_size``, ``seed``,
+    ``dataset``, ``ema_decay``, ``lr``, ``checkpoint_every``, ...) may be passed by name, with
+    TrainConfig's defaults (the tutorial's; seed 0). ``resume=True`` continues the run folder's
+    newest checkpoint (on the same settings); otherwise a folder that already holds one is
+    refused."""
+    config = TrainConfig(**settings)
+    default_generator, default_discriminator = network_configs(conditional, network_size)
+    plan = plan_run(
+        Path(out_dir), config, generator_config or default_generator,
+        discriminator_config or default_discriminator, resume=resume,
     )
+    if data is None:
+        data = load_dataset(config.dataset, data_dir)
+    return run(plan, data, pick_device(str(device) if device is not None else None), hooks)
 
 
 def load_generator(path: str | Path, device: str | torch.device = "cpu") -> Generator:

@@ -22,7 +22,6 @@ import torch
 from shared_models.networks import Generator
 from shared_models.noise import seeded_noise
 
-MAX_SAMPLES = 1024
 # Every forward pass runs on blocks of exactly this many rows (the last one zero-padded). The
 # CPU kernels pick their algorithm by batch size, and a row's pixels can differ in the last
 # float bits between sizes; with one block size a sample's bytes depend only on its noise,

@@ -3,6 +3,7 @@ documented snippet cannot go stale."""
 
 import re
 
+import pytest
 import torch
 
 from shared_models import Generator
@@ -19,6 +20,7 @@ def readme_snippet() -> str:
     return blocks[0]
 
 
+@pytest.mark.full_size  # the snippet as written trains the tutorial's networks (3 iterations)
 def test_the_readme_python_api_snippet_runs(tmp_path, monkeypatch, data_dir):
     snippet = readme_snippet()
     assert len(ITERATIONS.findall(snippet)) == 1

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from celery import Celery
 
+from core.settings import Settings
 from jobs.queue import make_celery
-from jobs.settings import Settings
 from worker.context import WorkerContext
 from worker.lifecycle import Lifecycle
 from worker.tasks import register_train_task

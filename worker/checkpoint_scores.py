@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from jobs.artifact_cache import ArtifactCache
-from jobs.artifact_store import ArtifactStore
-from jobs.database import make_engine
+from artifacts.cache import ArtifactCache
+from artifacts.store import ArtifactStore
+from core.database import make_engine
+from core.redaction import redact_paths
+from core.settings import Settings
 from jobs.job_store import JobStore
-from jobs.model_records import ModelRecord, ModelRecords
-from jobs.settings import Settings
+from jobs.progress import JobProgress
+from registry.model_records import ModelRecord, ModelRecords
+from registry.scores import Scores
 from shared_models.evaluation import Evaluator
 from shared_models.evaluation.classifier_store import classifier_path, read_info
 
@@ -44,11 +47,12 @@ class CheckpointScorer:
             metrics = self._metrics(record)
         except Exception as error:  # noqa: BLE001 - scoring is a by-product of training
             log.exception("could not score %s", model_id)
-            metrics = {"error": str(error)}
+            metrics = {"error": redact_paths(str(error)) or type(error).__name__}
         if metrics is None:
             return None
         self.models.set_metrics(model_id, metrics)
-        self.jobs.update_progress(job_id, metrics={"step": record.step, **metrics})
+        scores = Scores.model_validate({"step": record.step, **metrics})
+        self.jobs.update_progress(job_id, JobProgress(metrics=scores))
         return metrics
 
     def close(self) -> None:

@@ -13,11 +13,11 @@ from functools import cached_property
 
 from sqlalchemy import Engine
 
-from jobs.artifact_store import ArtifactStore
-from jobs.database import make_engine
+from artifacts.store import ArtifactStore
+from core.database import make_engine
+from core.settings import Settings
 from jobs.job_store import JobStore
-from jobs.model_records import ModelRecords
-from jobs.settings import Settings
+from registry.model_records import ModelRecords
 from worker.scorer import ScorerProcess
 
 

@@ -14,10 +14,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from core.log_context import job_context
+from core.redaction import redact_paths
 from jobs.job_store import JobRecord
+from jobs.progress import JobProgress, Precision, TrainedSegment
 from jobs.spec import JobSpec
 from jobs.states import JobState
-from shared_models.checkpoint import newest_checkpoint
 from shared_models.data import ImageData, load_dataset
 from shared_models.training import (
     Progress,
@@ -27,11 +31,10 @@ from shared_models.training import (
     TrainResult,
     describe_device,
     pick_device,
-    train,
 )
+from shared_models.training.run_folder import plan_run, run
 from worker.context import WorkerContext
 from worker.job_monitor import JobMonitor, StopReason
-from worker.log_context import job_context
 from worker.persistence import best_effort, persistently
 from worker.publisher import CheckpointPublisher
 
@@ -108,19 +111,21 @@ class JobRun:
         config = spec.train_config()
         generator_config, discriminator_config = spec.network_configs()
         device = pick_device(self.settings.device)
-        self._progress(device=describe_device(device), worker=self.owner, total=config.iterations)
+        self._progress(JobProgress(
+            device=describe_device(device), worker=self.owner, total=config.iterations
+        ))
         data = cached_dataset(config.dataset, self.settings.data_dir.resolve())
         persistently(lambda: self.publisher.fetch_newest(self.job_id), "fetching the checkpoint")
 
         def report(progress: Progress) -> None:
-            self._progress(
+            self._progress(JobProgress(
                 step=progress.step,
                 total=progress.total,
                 d_loss=progress.d_loss,
                 g_loss=progress.g_loss,
                 iterations_per_s=round(progress.iterations_per_s, 3),
                 eta_s=None if progress.eta_s is None else round(progress.eta_s, 1),
-            )
+            ))
 
         def publish(saved: SavedCheckpoint) -> None:
             # on the checkpoint writer's thread: training goes on meanwhile
@@ -128,7 +133,7 @@ class JobRun:
                 lambda: self.publisher.publish(self.job_id, saved, config.keep_checkpoints),
                 f"publishing checkpoint {saved.manifest.step}",
             )
-            self._progress(checkpoint_step=saved.manifest.step)
+            self._progress(JobProgress(checkpoint_step=saved.manifest.step))
             if self.on_checkpoint is not None:
                 self.on_checkpoint(self.job_id, saved)
             else:
@@ -138,13 +143,13 @@ class JobRun:
             segment = trainer.segment
             log.info("job %s: training on %s from step %d (%s%s)", self.job_id, device,
                      trainer.step, segment.precision, ", compiled" if segment.compile else "")
-            self._progress(
+            self._progress(JobProgress(
                 step=trainer.step,
                 resumed_from=trainer.step or None,
-                precision={"asked": segment.asked_precision, "resolved": segment.precision},
+                precision=Precision(asked=segment.asked_precision, resolved=segment.precision),
                 compile=segment.compile,
-                segments=[*trainer.earlier_segments, segment.to_dict()],
-            )
+                segments=_segments([*trainer.earlier_segments, segment.to_dict()]),
+            ))
 
         hooks = TrainHooks(
             should_stop=monitor.should_stop,
@@ -154,23 +159,18 @@ class JobRun:
             checkpoint_on_stop=lambda: monitor.stop_reason is not StopReason.LEASE_LOST,
             progress_every_s=1.0,
         )
-        run_dir = self.settings.runs_dir / self.job_id
-        return train(
-            config, data, run_dir,
-            generator_config=generator_config,
-            discriminator_config=discriminator_config,
-            device=device,
-            start=newest_checkpoint(run_dir),
-            hooks=hooks,
-        )
+        # the job's newest checkpoint, fetched above, is continued when there is one
+        plan = plan_run(self.settings.runs_dir / self.job_id, config, generator_config,
+                        discriminator_config, resume=True)
+        return run(plan, data, device, hooks)
 
     def _conclude(self, result: TrainResult, reason: StopReason | None) -> str:
-        summary: dict[str, Any] = {
-            "step": result.step,
-            "d_loss": result.d_loss,
-            "g_loss": result.g_loss,
-            "eta_s": 0 if not result.stopped else None,
-        }
+        summary = JobProgress(
+            step=result.step,
+            d_loss=result.d_loss,
+            g_loss=result.g_loss,
+            eta_s=0 if not result.stopped else None,
+        )
         if not result.stopped:
             self._finish(JobState.SUCCEEDED, progress=summary)
             self.publisher.clear_scratch(self.job_id)
@@ -188,7 +188,7 @@ class JobRun:
             self._finish(JobState.FAILED, error=error, progress=summary)
             return JobState.FAILED
         if reason is StopReason.SHUTDOWN:
-            persistently(lambda: self.jobs.update_progress(self.job_id, **summary),
+            persistently(lambda: self.jobs.update_progress(self.job_id, summary),
                          "recording the progress")
             persistently(lambda: self.jobs.hand_back(self.job_id, self.owner),
                          "handing the job back")
@@ -199,18 +199,30 @@ class JobRun:
         return "lease lost"
 
     def _finish(self, state: JobState, error: str | None = None,
-                progress: dict[str, Any] | None = None) -> None:
+                progress: JobProgress | None = None) -> None:
         persistently(
             lambda: self.jobs.finish(self.job_id, self.owner, state, error=error,
                                      progress=progress),
             f"recording that the job {state}",
         )
 
-    def _progress(self, **fields: Any) -> None:
-        best_effort(lambda: self.jobs.update_progress(self.job_id, **fields),
+    def _progress(self, report: JobProgress) -> None:
+        best_effort(lambda: self.jobs.update_progress(self.job_id, report),
                     "a progress report")
 
 
+def _segments(stored: list[dict[str, Any]]) -> list[TrainedSegment]:
+    """The run's sessions as reported; one a checkpoint holds in another shape is left out
+    (a progress report never stops training)."""
+    reported = []
+    for segment in stored:
+        try:
+            reported.append(TrainedSegment.model_validate(segment))
+        except ValidationError:
+            log.warning("a segment of the run is not reported: %r", segment)
+    return reported
+
+
 def _describe(error: BaseException) -> str:
-    text = str(error).strip() or type(error).__name__
+    text = redact_paths(str(error).strip()) or type(error).__name__
     return f"{type(error).__name__}: {text}"

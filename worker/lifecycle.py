@@ -14,9 +14,9 @@ from typing import Any
 
 from celery import Celery, signals
 
+from core.log_context import current_job
 from worker.context import WorkerContext
 from worker.local_names import LocalWorkerNames
-from worker.log_context import current_job
 from worker.recovery import RecoveryThread
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Publishing a job's checkpoints: scratch folder -> artifact store -> models table.
 
 Each checkpoint the training loop writes into the worker's scratch folder goes to the store
-and then gets its models row (``jobs.publishing``: objects first, row last). Rolling
+and then gets its models row (``artifacts.publishing``: objects first, row last). Rolling
 checkpoints beyond the run's ``keep_checkpoints`` leave in the opposite order: row first, then
 objects. A job that moves to another host resumes from the newest stored checkpoint.
 """
@@ -12,10 +12,10 @@ import logging
 import shutil
 from pathlib import Path
 
-from jobs.artifact_store import ArtifactStore
+from artifacts.publishing import StoredCheckpoint, artifact_keys, manifest_key
+from artifacts.store import ArtifactStore
 from jobs.job_store import JobStore
-from jobs.model_records import ModelRecord, ModelRecords
-from jobs.publishing import StoredCheckpoint, artifact_keys, manifest_key
+from registry.model_records import ModelRecord, ModelRecords
 from shared_models.checkpoint import CheckpointError, manifest_path, read_manifest
 from shared_models.training import SavedCheckpoint
 
@@ -33,8 +33,7 @@ class CheckpointPublisher:
         self.uploader = StoredCheckpoint(store, scratch_root)
 
     def publish(self, job_id: str, saved: SavedCheckpoint, keep: int) -> ModelRecord:
-        fields = self.uploader.upload(job_id, saved.manifest, saved.state)
-        record = self.models.add(**fields)
+        record = self.models.add(self.uploader.upload(job_id, saved.manifest, saved.state))
         self.jobs.save_losses(job_id, saved.state["loss_history"].float().numpy())
         log.info("published %s (%.1f MB training state, %.1f MB serving artifact)",
                  record.id, record.checkpoint_size / 1e6, record.size / 1e6)

@@ -13,9 +13,9 @@ import threading
 
 from celery import Celery
 
+from core.settings import Settings
 from jobs.job_store import JobStore
 from jobs.queue import enqueue
-from jobs.settings import Settings
 
 log = logging.getLogger(__name__)
 

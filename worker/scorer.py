@@ -22,7 +22,8 @@ import sys
 import threading
 from typing import IO, Any
 
-from jobs.settings import Settings
+from core.logs import configure_logging
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class ScorerProcess:
 
 def serve(settings: Settings, requests: IO[str]) -> None:
     """The scorer's loop: score each requested checkpoint until stdin closes."""
+    # deferred: the training side imports this module, and must not load the evaluation
     from worker.checkpoint_scores import CheckpointScorer
 
     scorer = CheckpointScorer(settings)
@@ -87,7 +89,6 @@ def serve(settings: Settings, requests: IO[str]) -> None:
 
 
 def main() -> None:
-    from dcgan_cli.log_format import configure_logging
 
     settings = Settings.model_validate_json(sys.stdin.readline())
     configure_logging(settings.log_format or "json")

@@ -20,6 +20,8 @@ from typing import Any
 from commands import CommandFailed, run
 from podman_host import Podman
 
+from dcgan_cli.waiting import wait_for
+
 log = logging.getLogger("deploy-test.stack")
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -198,9 +200,11 @@ class Stack:
     def wait_healthy(self, timeout: float, services: set[str] | None = None,
                      compose_up: subprocess.Popen[bytes] | None = None,
                      up_log: Path | None = None) -> None:
-        deadline = time.monotonic() + timeout
         last = ""
-        while True:
+        states: dict[str, str] = {}
+
+        def healthy() -> bool:
+            nonlocal last, states
             done = compose_up is None or compose_up.poll() is not None
             if compose_up is not None and done and compose_up.returncode != 0:
                 tail = "\n".join(up_log.read_text().splitlines()[-15:]) if up_log else ""
@@ -216,12 +220,15 @@ class Stack:
             if summary != last:
                 log.info("  %s", summary)
                 last = summary
-            if done and listed and all(s in ("healthy", "exited") for s in states.values()):
-                return
-            if time.monotonic() > deadline:
-                waiting = sorted(n for n, s in states.items() if s not in ("healthy", "exited"))
-                raise RuntimeError(f"not healthy after {timeout:.0f} s: {', '.join(waiting)}")
-            time.sleep(2)
+            return done and bool(listed) and all(
+                s in ("healthy", "exited") for s in states.values()
+            )
+
+        try:
+            wait_for(healthy, timeout, "every service to be healthy", interval=2)
+        except TimeoutError:
+            waiting = sorted(n for n, s in states.items() if s not in ("healthy", "exited"))
+            raise RuntimeError(f"not healthy after {timeout:.0f} s: {', '.join(waiting)}") from None
 
     def exec(self, service: str, *command: str, **options: Any) -> str:
         return self.compose("exec", "-T", service, *command, **options).stdout

@@ -11,11 +11,12 @@ import logging
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from commands import run
+
+from dcgan_cli.waiting import stop_process, wait_for
 
 log = logging.getLogger("deploy-test.podman")
 
@@ -101,14 +102,15 @@ class Podman:
             env=self.env, stdout=service_log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
-        while not self._answers():
-            if self._service.poll() is not None:
-                raise RuntimeError(f"podman system service exited ({self._service.returncode});"
+        service = self._service
+
+        def answers() -> bool:
+            if service.poll() is not None:
+                raise RuntimeError(f"podman system service exited ({service.returncode});"
                                    f" see {self.state / 'podman-service.log'}")
-            if time.monotonic() > deadline:
-                raise RuntimeError("podman system service did not answer within 60 s")
-            time.sleep(0.5)
+            return self._answers()
+
+        wait_for(answers, 60, "podman system service to answer", interval=0.5)
         log.info("podman API service (pid %d) on %s", self._service.pid, self.socket)
 
     def _answers(self) -> bool:
@@ -124,12 +126,6 @@ class Podman:
         if self._service is None:
             return
         service, self._service = self._service, None
-        if service.poll() is None:
-            service.terminate()
-            try:
-                service.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                service.kill()
-                service.wait()
+        stop_process(service, 30)
         log.info("podman API service stopped")
         self.socket.unlink(missing_ok=True)

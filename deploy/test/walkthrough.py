@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from dcgan_cli.waiting import wait_for
+
 log = logging.getLogger("deploy-test.walkthrough")
 API = "http://127.0.0.1:8000"
 FLOWER = "http://127.0.0.1:5555"
@@ -45,9 +47,10 @@ class Api:
 
     def wait_for(self, job_id: str, done: Any, what: str, timeout: float) -> dict[str, Any]:
         """Poll the job until DONE(job) holds; fails on a failed or cancelled job."""
-        deadline = time.monotonic() + timeout
         last_state, last_report = None, 0.0
-        while True:
+
+        def finished() -> dict[str, Any] | None:
+            nonlocal last_state, last_report
             job = self.job(job_id)
             progress = job.get("progress") or {}
             if job["state"] != last_state or time.monotonic() - last_report > 30:
@@ -58,8 +61,12 @@ class Api:
                 return job
             expect(job["state"] not in ("failed", "cancelled"),
                    f"job {job_id} ended {job['state']}: {job.get('error')}")
-            expect(time.monotonic() < deadline, f"job {job_id}: no {what} after {timeout:.0f} s")
-            time.sleep(1)
+            return None
+
+        try:
+            return wait_for(finished, timeout, f"job {job_id}'s {what}", interval=1)
+        except TimeoutError:
+            raise AssertionError(f"job {job_id}: no {what} after {timeout:.0f} s") from None
 
     def generate(self, seed: int) -> httpx.Response:
         reply = self.client.get("/generate", params={"n": 64, "seed": seed})
@@ -86,10 +93,13 @@ def train_to_success(api: Api, timeout: float) -> str:
 
 def wait_for_served_model(api: Api, model: str, timeout: float = 180) -> None:
     """The API swaps in a finished job's final model shortly after it succeeds."""
-    deadline = time.monotonic() + timeout
-    while (served := api.served_model()) != model:
-        expect(time.monotonic() < deadline, f"serving {served}, not {model}, after {timeout} s")
-        time.sleep(1)
+    try:
+        wait_for(lambda: api.served_model() == model, timeout, f"{model} to be served",
+                 interval=1)
+    except TimeoutError:
+        raise AssertionError(
+            f"serving {api.served_model()}, not {model}, after {timeout} s"
+        ) from None
 
 
 def check_generate(api: Api, job_id: str, screenshots: Path) -> bytes:

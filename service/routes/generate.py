@@ -19,19 +19,14 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 
 from service.batching import RenderBatcher
-from service.deps import BatcherDep, GateDep, RegistryDep
+from service.deps import AdmissionDep, BatcherDep, ModelServerDep
 from service.errors import problems
 from service.model_loader import InvalidModel, LoadedModel
-from service.model_registry import ModelNotFound, ModelRegistry
-from service.render_gate import RenderGate
-from shared_models.config import MAX_SEED
+from service.model_server import ModelNotFound, ModelServer
+from service.render_admission import RenderAdmission
+from shared_models.config import MAX_SAMPLES, MAX_SEED
 from shared_models.grids import grid_png
-from shared_models.sampling import (
-    MAX_SAMPLES,
-    SampleInputs,
-    grid_inputs,
-    interpolation_inputs,
-)
+from shared_models.sampling import SampleInputs, grid_inputs, interpolation_inputs
 
 router = APIRouter(tags=["generate"])
 
@@ -82,10 +77,10 @@ INLINE_PNG_MAX = 16
 
 
 async def choose_model(
-    registry: ModelRegistry, model: str | None, digit: int | None
+    server: ModelServer, model: str | None, digit: int | None
 ) -> LoadedModel:
     try:
-        loaded = await registry.get(model)
+        loaded = await server.get(model)
     except ModelNotFound as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from error
     except InvalidModel as error:
@@ -105,7 +100,7 @@ async def choose_model(
 
 
 async def render(
-    gate: RenderGate,
+    admission: RenderAdmission,
     batcher: RenderBatcher,
     loaded: LoadedModel,
     inputs: SampleInputs,
@@ -114,7 +109,7 @@ async def render(
 ) -> bytes:
     """Images from the shared batched forward pass, then this request's PNG (in a thread,
     unless the grid is small)."""
-    async with gate.slot():
+    async with admission.slot(inputs.rows):
         images = await batcher.images(loaded.generator, inputs)
         if images.shape[0] <= INLINE_PNG_MAX:
             return grid_png(images, nrow, padding)
@@ -126,37 +121,37 @@ def immutable(model: str | None) -> bool:
     return model is not None and ":" in model
 
 
-def etag(registry: ModelRegistry, sha256: str, route: str, seed: str, *params: object) -> str:
+def etag(server: ModelServer, sha256: str, route: str, seed: str, *params: object) -> str:
     """A strong ETag from what the bytes depend on: the route, the model's weights, the seed,
     the parameters and the device type (float results may differ between devices)."""
-    key = repr((route, sha256, seed, params, registry.loader.device.type))
+    key = repr((route, sha256, seed, params, server.loader.device.type))
     return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
 
 
-async def model_identity(registry: ModelRegistry, model: str | None) -> tuple[str, str] | None:
+async def model_identity(server: ModelServer, model: str | None) -> tuple[str, str] | None:
     """(id, SHA-256) of the model a request names, from its row: no load. None when there is
     none (the request then fails as usual)."""
     if model is None:
-        served = registry.served
+        served = server.served
         return None if served is None else (served.id, served.sha256)
     try:
-        record = await anyio.to_thread.run_sync(registry.find, model)
+        record = await anyio.to_thread.run_sync(server.find, model)
     except ModelNotFound:
         return None
     return record.id, record.sha256
 
 
 async def unchanged(
-    registry: ModelRegistry, model: str | None, if_none_match: str | None, cache_control: str,
+    server: ModelServer, model: str | None, if_none_match: str | None, cache_control: str,
     route: str, seed: str, *params: object,
 ) -> Response | None:
     """304 when If-None-Match holds the ETag the response would have, else None."""
     if if_none_match is None:
         return None
-    identity = await model_identity(registry, model)
+    identity = await model_identity(server, model)
     if identity is None:
         return None
-    tag = etag(registry, identity[1], route, seed, *params)
+    tag = etag(server, identity[1], route, seed, *params)
     if not matches(if_none_match, tag):
         return None
     return Response(status_code=status.HTTP_304_NOT_MODIFIED,
@@ -193,8 +188,8 @@ def png_response(
 
 @router.get("/generate", response_class=Response, responses=PNG_RESPONSES)
 async def generate(
-    registry: RegistryDep,
-    gate: GateDep,
+    server: ModelServerDep,
+    admission: AdmissionDep,
     batcher: BatcherDep,
     n: Annotated[int, Query(ge=1, le=MAX_SAMPLES, description="number of digits")] = 64,
     nrow: Annotated[int, Query(ge=1, le=MAX_SAMPLES, description="digits per row")] = 8,
@@ -207,25 +202,25 @@ async def generate(
     """A PNG grid of n generated digits (white on black), the same bytes for the same model,
     seed and parameters."""
     if seed is None:
-        loaded = await choose_model(registry, model, digit)
+        loaded = await choose_model(server, model, digit)
         chosen, tag, cache_control = secrets.randbelow(MAX_SEED), None, RANDOM
     else:
         chosen, cache_control = seed, IMMUTABLE if immutable(model) else REVALIDATE
         params = ("generate", str(seed), n, nrow, padding, digit)
-        answer = await unchanged(registry, model, if_none_match, cache_control, *params)
+        answer = await unchanged(server, model, if_none_match, cache_control, *params)
         if answer is not None:
             return answer
-        loaded = await choose_model(registry, model, digit)
-        tag = etag(registry, loaded.sha256, *params)
+        loaded = await choose_model(server, model, digit)
+        tag = etag(server, loaded.sha256, *params)
     inputs = grid_inputs(loaded.generator, n, chosen, digit)
-    png = await render(gate, batcher, loaded, inputs, nrow, padding)
+    png = await render(admission, batcher, loaded, inputs, nrow, padding)
     return png_response(png, loaded, str(chosen), tag, cache_control)
 
 
 @router.get("/interpolate", response_class=Response, responses=PNG_RESPONSES)
 async def interpolate(
-    registry: RegistryDep,
-    gate: GateDep,
+    server: ModelServerDep,
+    admission: AdmissionDep,
     batcher: BatcherDep,
     seed_a: Annotated[int, Query(ge=0, le=MAX_SEED, description="start: /generate's first "
                                  "digit for this seed")],
@@ -240,11 +235,11 @@ async def interpolate(
     seeds = f"{seed_a}-{seed_b}"
     cache_control = IMMUTABLE if immutable(model) else REVALIDATE
     params = ("interpolate", seeds, steps, padding, digit)
-    answer = await unchanged(registry, model, if_none_match, cache_control, *params)
+    answer = await unchanged(server, model, if_none_match, cache_control, *params)
     if answer is not None:
         return answer
-    loaded = await choose_model(registry, model, digit)
-    tag = etag(registry, loaded.sha256, *params)
+    loaded = await choose_model(server, model, digit)
+    tag = etag(server, loaded.sha256, *params)
     inputs = interpolation_inputs(loaded.generator, seed_a, seed_b, steps, digit)
-    png = await render(gate, batcher, loaded, inputs, steps, padding)
+    png = await render(admission, batcher, loaded, inputs, steps, padding)
     return png_response(png, loaded, seeds, tag, cache_control)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from service.deps import JobsDep, RegistryDep, SettingsDep
+from service.deps import JobsDep, ModelServerDep, SettingsDep
 from service.schemas import Problem
 
 router = APIRouter(tags=["health"])
@@ -18,12 +18,12 @@ async def livez() -> dict[str, str]:
 @router.get(
     "/readyz", responses={503: {"model": Problem, "description": "job records unreachable"}}
 )
-def readyz(store: JobsDep, registry: RegistryDep, settings: SettingsDep) -> dict[str, object]:
+def readyz(store: JobsDep, server: ModelServerDep, settings: SettingsDep) -> dict[str, object]:
     try:
         store.ping()
     except Exception as error:  # noqa: BLE001 - any failure means not ready
         raise HTTPException(503, detail=f"job records unreachable: {error}") from error
-    served = registry.served
+    served = server.served
     return {
         "status": "ready",
         "model": served.id if served else None,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from typing import Annotated
 
 import anyio.to_thread
@@ -14,10 +13,9 @@ from jobs.job_store import CapReached, JobStore
 from jobs.queue import enqueue
 from jobs.spec import JobSpec
 from service.auth import GUARDED, TokenRequired
-from service.deps import ArtifactsDep, CeleryDep, JobsDep, RegistryDep, SettingsDep
+from service.deps import ArtifactsDep, CeleryDep, JobsDep, ModelServerDep, SettingsDep
 from service.errors import problems
 from service.schemas import JobPage, JobView
-from shared_models.config import MAX_SEED
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -34,14 +32,13 @@ def find(store: JobStore, job_id: str) -> JobView:
 
 @router.post(
     "", status_code=status.HTTP_202_ACCEPTED, dependencies=[TokenRequired], openapi_extra=GUARDED,
-    responses=problems(400, 413, 422, 429, 503, retry_after=(429, 503)),
+    responses=problems(400, 422, 429, 503, retry_after=(429, 503)),
 )
 async def submit_job(
     spec: JobSpec, response: Response, store: JobsDep, celery: CeleryDep, settings: SettingsDep,
 ) -> JobView:
     """Start a training job: queued now, run by the next free worker."""
-    if spec.seed is None:
-        spec = spec.with_seed(secrets.randbelow(MAX_SEED))
+    spec = spec.seeded()
     try:
         record = await anyio.to_thread.run_sync(
             store.submit, spec.model_dump(), spec.total_iterations, settings.queue,
@@ -107,12 +104,12 @@ def cancel_job(job_id: JobId, store: JobsDep) -> JobView:
     dependencies=[TokenRequired], openapi_extra=GUARDED, responses=problems(404, 409, 422),
 )
 async def delete_job(
-    job_id: JobId, store: JobsDep, artifacts: ArtifactsDep, registry: RegistryDep
+    job_id: JobId, store: JobsDep, artifacts: ArtifactsDep, server: ModelServerDep
 ) -> Response:
     """Delete a finished job with its checkpoints, models and loss curve. 409 while it is
     queued or running (cancel it first) and while one of its models is served or pinned."""
-    served = registry.served
-    protected = await anyio.to_thread.run_sync(registry.wanted)
+    served = server.served
+    protected = await anyio.to_thread.run_sync(server.wanted)
     if served is not None:
         protected.add(served.id)
     try:

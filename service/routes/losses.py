@@ -12,11 +12,11 @@ import numpy as np
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import BaseModel, Field
 
+from jobs.progress import JobProgress
 from jobs.states import JobState
 from service.deps import JobsDep
 from service.errors import problems
 from service.routes.jobs import JobId
-from service.schemas import JobProgress
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -74,9 +74,7 @@ async def job_losses(
     if record is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no job with id {job_id!r}")
     history = await anyio.to_thread.run_sync(store.losses, job_id)
-    progress = JobProgress.model_validate(
-        {k: v for k, v in record.progress.items() if k != "checkpoint"}
-    )
+    progress = JobProgress.stored(record.progress)
     if history is None:
         return LossHistory(
             job=job_id, state=record.state, checkpoint=None, iterations=0, bucket=1,

@@ -3,13 +3,13 @@
 ``GET /models/{id}`` is the models row, its status and its serving artifact's config.json.
 ``GET /models/{id}/export`` is what ``dcgan export`` writes, as one archive: the serving
 artifact exactly as stored (its weights checked against the row's SHA-256), a sample grid and
-a model card whose figures are the row's. The archive is built in a worker thread into a
-temporary folder beside the model cache, streamed from there, and removed once sent.
+a model card whose figures are the row's. Archives are built and kept by
+``service.exports.ExportBuilds`` (a pool of their own, a bound on those waiting, a bounded
+cache), in a temporary folder beside the model cache that is removed once read.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import tempfile
@@ -19,16 +19,17 @@ from typing import Annotated, Any, Literal
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 from pydantic import Field
-from starlette.background import BackgroundTask
 
-from jobs.artifact_cache import ArtifactCache
-from jobs.artifact_store import ArtifactStore
-from jobs.model_records import ModelRecord
-from service.deps import ArtifactCacheDep, ArtifactsDep, RegistryDep, SettingsDep
+from artifacts.cache import ArtifactCache
+from artifacts.store import ArtifactStore
+from core.redaction import redact_paths
+from registry.model_records import ModelRecord
+from service.deps import ArtifactsDep, ExportsDep, ModelServerDep
 from service.errors import problems
-from service.model_registry import ModelNotFound, ModelRegistry
+from service.exports import chunks
+from service.model_server import ModelNotFound, ModelServer
 from service.schemas import ModelView
 from shared_models.generator_io import generator_from_weights
 from shared_models.model_card import CARD_FILE, SAMPLES_FILE, write_model_card
@@ -39,6 +40,7 @@ from shared_models.serving_artifact import (
     ArtifactError,
     read_serving_artifact,
 )
+from shared_models.verified_files import VerifiedFileError, parse_manifest
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -57,6 +59,7 @@ ARCHIVE_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "the model folder as one archive",
     },
     **problems(404, 409, 422),
+    **problems(429, retry_after=(429,)),
 }
 
 
@@ -69,63 +72,66 @@ class ModelDetail(ModelView):
 
 @router.get("/{model_id}", responses=problems(404, 422))
 async def describe_model(
-    model_id: ModelIdParam, registry: RegistryDep, artifacts: ArtifactsDep
+    model_id: ModelIdParam, server: ModelServerDep, artifacts: ArtifactsDep
 ) -> ModelDetail:
     """The models row, its status and the serving artifact's config.json."""
-    record = await find(registry, model_id)
+    record = await find(server, model_id)
     config = await anyio.to_thread.run_sync(read_config, artifacts, record)
-    view = ModelView.of(record, *registry.status_of(record), registry.policy.gate.verdict(record))
+    view = ModelView.of(record, *server.status_of(record), server.policy.gate.verdict(record))
     return ModelDetail(**view.model_dump(), config=config, export=f"/models/{record.id}/export")
 
 
-@router.get("/{model_id}/export", response_class=FileResponse, responses=ARCHIVE_RESPONSES)
+@router.get("/{model_id}/export", response_class=StreamingResponse,
+            responses=ARCHIVE_RESPONSES)
 async def export_model(
     model_id: ModelIdParam,
-    registry: RegistryDep,
-    cache: ArtifactCacheDep,
-    settings: SettingsDep,
+    server: ModelServerDep,
+    exports: ExportsDep,
     kind: Annotated[ArchiveFormat, Query(alias="format", description="zip or tar.gz")] = "zip",
-) -> FileResponse:
+) -> StreamingResponse:
     """The model folder (model.safetensors, config.json, README.md, samples.png) as one
     archive, which ``Generator.from_pretrained`` loads as it is."""
-    record = await find(registry, model_id)
-    reason = registry.loader.invalid.get(record.sha256)
-    if reason is not None:
+    record = await find(server, model_id)
+    reason = server.loader.reason(record.sha256)
+    if reason is not None and server.loader.blocked(record.sha256):
         raise HTTPException(status.HTTP_409_CONFLICT, f"model {record.id} is invalid: {reason}")
     try:
-        work, archive = await anyio.to_thread.run_sync(
-            build_archive, cache, record, kind, settings.model_cache_dir
-        )
+        archive = await exports.archive(record, kind)
     except ArtifactError as error:
         raise HTTPException(
-            status.HTTP_409_CONFLICT, f"model {record.id} is invalid: {error}"
+            status.HTTP_409_CONFLICT, f"model {record.id} is invalid: {redact_paths(str(error))}"
         ) from error
     except FileNotFoundError as error:  # deleted since its row was read
         raise HTTPException(
             status.HTTP_404_NOT_FOUND, f"model {record.id} is no longer stored"
         ) from error
-    return FileResponse(
-        archive,
+    return StreamingResponse(
+        chunks(archive.content),
         media_type=MEDIA_TYPES[kind],
-        filename=archive.name,
-        headers={"X-Model-Version": record.id, "X-Model-Sha256": record.sha256},
-        background=BackgroundTask(shutil.rmtree, work, ignore_errors=True),
+        headers={
+            "Content-Length": str(len(archive.content)),
+            "Content-Disposition": f'attachment; filename="{archive.name}"',
+            "X-Model-Version": record.id,
+            "X-Model-Sha256": record.sha256,
+        },
     )
 
 
-async def find(registry: ModelRegistry, model_id: str) -> ModelRecord:
+async def find(server: ModelServer, model_id: str) -> ModelRecord:
     try:
-        return await anyio.to_thread.run_sync(registry.find, model_id)
+        return await anyio.to_thread.run_sync(server.find, model_id)
     except ModelNotFound as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from error
 
 
 def read_config(store: ArtifactStore, record: ModelRecord) -> dict[str, Any] | None:
+    """config.json as stored, when it is a manifest every reader would parse (bounded in size
+    and nesting, no NaN, which no JSON response can carry); else None."""
+    key = f"{record.artifact_key}/{CONFIG_FILE}"
     try:
-        config = json.loads(store.get_bytes(f"{record.artifact_key}/{CONFIG_FILE}"))
-    except (OSError, ValueError):
+        return parse_manifest(store.get_bytes(key), key)
+    except (OSError, ValueError, VerifiedFileError):
         return None
-    return config if isinstance(config, dict) else None
 
 
 def build_archive(

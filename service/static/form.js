@@ -11,6 +11,7 @@ function bodyOf(form) {
     batch_size: Number(f.batch_size.value),
     dataset: f.dataset.value,
     conditional: f.conditional.checked,
+    network_size: f.network_size.value,
     k: Number(f.k.value),
     lr: Number(f.lr.value),
     beta1: Number(f.beta1.value),

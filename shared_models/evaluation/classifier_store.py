@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from shared_models import stored_values as stored
 from shared_models import verified_files
 from shared_models.checkpoint import CheckpointError
 from shared_models.data.datasets import get_spec, load_dataset
@@ -56,16 +57,18 @@ class ClassifierInfo:
 
     @classmethod
     def from_json(cls, path: Path, data: dict[str, Any]) -> ClassifierInfo:
+        """The manifest in ``data``, each field of the type it was written as (ValueError
+        naming the first that is not)."""
         return cls(
             path=path,
-            dataset=str(data["dataset"]),
-            sha256=str(data["sha256"]),
-            size=int(data["size"]),
-            test_accuracy=float(data["test_accuracy"]),
-            train_seconds=float(data["train_seconds"]),
-            config=dict(data["config"]),
-            train_config=dict(data["train_config"]),
-            created_at=float(data["created_at"]),
+            dataset=stored.text(data, "dataset"),
+            sha256=stored.sha256_text(data, "sha256"),
+            size=stored.integer(data, "size"),
+            test_accuracy=stored.real(data, "test_accuracy", 0.0, 1.0),
+            train_seconds=stored.real(data, "train_seconds", 0.0),
+            config=stored.mapping(data, "config"),
+            train_config=stored.mapping(data, "train_config"),
+            created_at=stored.real(data, "created_at"),
         )
 
 
@@ -142,7 +145,7 @@ def read_info(path: Path) -> ClassifierInfo | None:
     try:
         data = verified_files.read_manifest(path, format_version=FORMAT_VERSION)
         return ClassifierInfo.from_json(path, data)
-    except (verified_files.VerifiedFileError, ValueError, KeyError, TypeError) as error:
+    except (verified_files.VerifiedFileError, ValueError) as error:
         message = str(error)
         if not isinstance(error, verified_files.VerifiedFileError):
             message = f"{manifest_path(path)}: unreadable manifest ({error})"
@@ -150,17 +153,19 @@ def read_info(path: Path) -> ClassifierInfo | None:
 
 
 def load_classifier(path: Path, info: ClassifierInfo) -> Classifier:
-    """Check the weights against their manifest, then rebuild the classifier in eval mode."""
+    """Check the weights against their manifest, then rebuild the classifier in eval mode:
+    the one ``info.config`` describes (the settings asked for), no other."""
     try:
-        payload = path.read_bytes()
-        verified_files.check_payload(path, payload, info.to_json())
-    except (OSError, verified_files.VerifiedFileError) as error:
+        payload = verified_files.read_payload(path, info.to_json())
+    except verified_files.VerifiedFileError as error:
         raise ClassifierError(f"{error}; {_REMEDY}") from error
     try:
         state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
         if state.get("format") != FORMAT_VERSION or state.get("dataset") != info.dataset:
             raise ValueError(f"not a {info.dataset} classifier (format {FORMAT_VERSION})")
-        model = Classifier(ClassifierConfig(**state["config"]))
+        if state.get("config") != info.config:
+            raise ValueError(f"weights of other settings than {manifest_path(path).name}'s")
+        model = Classifier(ClassifierConfig(**info.config))
         model.load_state_dict(state["model"])
     except Exception as error:  # noqa: BLE001 - any unpickling/shape failure is a bad file
         raise ClassifierError(f"{path}: cannot load ({error}); {_REMEDY}") from error

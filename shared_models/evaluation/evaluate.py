@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from shared_models.checkpoint import LoadedCheckpoint
+from shared_models.config import DEFAULT_SAMPLES
 from shared_models.data.datasets import ImageData, load_dataset
 from shared_models.evaluation.classifier import Classifier
 from shared_models.evaluation.classifier_store import ClassifierInfo, load_or_train_classifier
@@ -34,7 +35,6 @@ from shared_models.sampling import SampleInputs, generate, grid_inputs
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SAMPLES = 10_000
 
 
 @dataclass(frozen=True)

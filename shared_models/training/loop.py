@@ -87,7 +87,8 @@ class SavedCheckpoint:
 @dataclass
 class TrainHooks:
     should_stop: Callable[[], bool] | None = None  # checked before every iteration
-    on_progress: Callable[[Progress], None] | None = None  # at most every progress_every_s
+    # at most every progress_every_s, and at every periodic checkpoint
+    on_progress: Callable[[Progress], None] | None = None
     on_log: Callable[[Progress], None] | None = None  # the tutorial's printouts
     on_checkpoint: Callable[[SavedCheckpoint], None] | None = None
     on_start: Callable[[Trainer], None] | None = None
@@ -206,7 +207,9 @@ def _run(
         if periodic and step < config.iterations:
             save(final=False)
         now = time.perf_counter()
-        if hooks.on_progress and (now >= next_report or step == config.iterations):
+        # at most once a period, and at every checkpoint: the reported step then matches the
+        # newest checkpoint's however fast the iterations are
+        if hooks.on_progress and (now >= next_report or step == config.iterations or periodic):
             hooks.on_progress(progress(report_from))
             report_from, next_report = step, now + hooks.progress_every_s
 

@@ -4,10 +4,10 @@ for, resolved, and recorded per segment of the run.
 ``precision="auto"`` is the fastest setup measured or argued for each device:
 
 - CPU: float32 (bfloat16 on a CPU without AMX only adds casts);
-- CUDA, eager: float32 storage with TF32 tensor-core matmuls and convolutions ("tf32"). A
-  batch-128 iteration launches 335 kernels in float32 and 449 under bfloat16 autocast (114
-  casts; ``bench/op_counts.py``); eager steps on a fast GPU are bound by those launches, not
-  by arithmetic, so the casts cost more than bfloat16 saves;
+- CUDA, eager: float32 storage with TF32 tensor-core matmuls and convolutions ("tf32").
+  bfloat16 autocast adds a cast kernel before many operations (``bench/op_counts.py`` counts
+  them; docs/performance.md has the figures); eager steps on a fast GPU are bound by kernel
+  launches, not by arithmetic, so the casts cost more than bfloat16 saves;
 - CUDA, compiled: bfloat16 autocast. CUDA graphs replay the whole step without per-kernel
   launch cost and the compiler fuses the casts into their neighbours, so what remains is
   arithmetic and memory traffic, which bfloat16 halves.

@@ -11,7 +11,8 @@
   states stay float32;
 - ``compile=True`` wraps both loss computations in ``torch.compile``, with CUDA graphs on
   CUDA, where batch-128 steps are bound by kernel launches. It is for CUDA and long runs: on
-  a 2-core CPU it measured slower than the eager path, after a compile of up to a minute.
+  a small CPU it is slower than the eager path, and the compile itself takes a while
+  (docs/performance.md).
 
 Nothing here reads a value back to the host.
 """

@@ -19,7 +19,8 @@ def trained_run(tmp_path_factory, data_dir) -> tuple[Path, subprocess.CompletedP
     out = tmp_path_factory.mktemp("cli") / "run"
     result = dcgan(
         "train", "--out", str(out), "--iterations", "50", "--batch-size", "8", "--seed", "1",
-        "--checkpoint-every", "20", "--json", "--data-dir", str(data_dir),
+        "--checkpoint-every", "20", "--network-size", "tiny", "--json",
+        "--data-dir", str(data_dir),
     )
     assert result.returncode == 0, result.stderr
     return out, result
@@ -112,7 +113,8 @@ def test_data_dir_defaults_to_the_environment_variable(data_dir, tmp_path):
 def test_conditional_training_and_sampling_a_chosen_digit(tmp_path, data_dir, trained_run):
     out = tmp_path / "cond"
     trained = dcgan("train", "--out", str(out), "--iterations", "3", "--batch-size", "8",
-                    "--conditional", "--json", "--data-dir", str(data_dir))
+                    "--conditional", "--network-size", "tiny", "--json",
+                    "--data-dir", str(data_dir))
     assert trained.returncode == 0, trained.stderr
     state = json.loads(trained.stdout.strip().splitlines()[-1])
     assert state["iterations"] == 3

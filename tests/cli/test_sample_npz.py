@@ -9,8 +9,8 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from dcgan_cli.sample_command import write_npz
 from shared_models.networks import Generator
+from shared_models.npz_samples import write_npz
 from shared_models.sampling import generate, grid_inputs
 from tests.cli.run import dcgan
 from tests.conftest import TINY_G
@@ -47,7 +47,7 @@ def test_memory_stays_bounded_however_many_samples(tmp_path):
 def test_the_command_writes_more_than_a_grid_holds(tmp_path, data_dir):
     run = tmp_path / "run"
     trained = dcgan("train", "--out", str(run), "--iterations", "1", "--batch-size", "8",
-                    "--data-dir", str(data_dir))
+                    "--network-size", "tiny", "--data-dir", str(data_dir))
     assert trained.returncode == 0, trained.stderr
     out = tmp_path / "many.npz"
     sampled = dcgan("sample", str(run), "--out", str(out), "--n", "3000", "--seed", "2")

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from jobs.database import make_engine
+from core.database import make_engine
+from core.migrate import upgrade_database
 from jobs.job_store import JobStore
-from jobs.migrate import upgrade_database
-from jobs.model_records import ModelRecords
+from registry.model_records import ModelRecords
 from tests.support.databases import postgres_database
 
 ENGINES = ["sqlite", "postgresql"]

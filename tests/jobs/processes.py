@@ -12,9 +12,9 @@ import multiprocessing
 from collections.abc import Callable
 from typing import Any
 
-from jobs.database import make_engine
+from core.database import make_engine
+from core.migrate import upgrade_database
 from jobs.job_store import CapReached, JobStore
-from jobs.migrate import upgrade_database
 
 CONTEXT = multiprocessing.get_context("forkserver")
 CONTEXT.set_forkserver_preload([__name__])
@@ -100,7 +100,7 @@ def patch_progress(ready: Ready, url: str, job_id: str, prefix: str, count: int)
     ready()
     try:
         for number in range(count):
-            store.update_progress(job_id, **{f"{prefix}{number}": number})
+            store.merge_progress(job_id, {f"{prefix}{number}": number})
             store.get(job_id)
     finally:
         store.engine.dispose()

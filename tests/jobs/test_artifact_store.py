@@ -9,14 +9,14 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import boto3
 import pytest
 
-from jobs.artifact_store import ArtifactStore
+from artifacts.store import ArtifactStore
+from dcgan_cli.waiting import wait_for
 from tests.conftest import REPO
 from tests.support.s3_server import REGION
 
@@ -196,7 +196,7 @@ LOCAL_UPLOADER = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    from jobs.artifact_store import ArtifactStore
+    from artifacts.store import ArtifactStore
 
     root, source, marker = sys.argv[1:4]
     real_fsync = os.fsync
@@ -214,7 +214,7 @@ S3_UPLOADER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from jobs import artifact_store
+    from artifacts import store as artifact_store
 
     url, source = sys.argv[1:3]
     artifact_store.UPLOAD_PART_BYTES = 5 * 2**20  # S3's smallest part: many parts, one by one
@@ -226,12 +226,12 @@ S3_UPLOADER = textwrap.dedent(
 
 
 def kill_when(child: subprocess.Popen[bytes], ready: Callable[[], bool]) -> None:
+    def interruptible() -> bool:
+        assert child.poll() is None, "the upload ended before it could be interrupted"
+        return ready()
+
     try:
-        deadline = time.monotonic() + 60
-        while not ready():
-            assert child.poll() is None, "the upload ended before it could be interrupted"
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
+        wait_for(interruptible, 60, "the upload to be under way", interval=0.01)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()

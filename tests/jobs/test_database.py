@@ -9,10 +9,10 @@ import time
 import pytest
 from sqlalchemy import select, text
 
-from jobs.database import db_now, json_merge, make_engine, reading, sqlite_path
+from core.database import db_now, json_merge, make_engine, reading, sqlite_path
+from core.migrate import upgrade_database
+from core.tables import admission, jobs
 from jobs.job_store import CapReached, JobStore
-from jobs.migrate import upgrade_database
-from jobs.tables import admission, jobs
 
 
 def test_sqlite_engine_makes_its_folder_and_sets_wal_busy_timeout_and_sync(sqlite_url, engine_for):

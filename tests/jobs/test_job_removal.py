@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs.artifact_store import ArtifactStore
+from artifacts.publishing import StoredModel, artifact_keys, manifest_key
+from artifacts.store import ArtifactStore
 from jobs.job_removal import JobInUse, JobNotFound, prune_finished, remove_job
 from jobs.job_store import JobStore
-from jobs.model_records import ModelRecords
-from jobs.publishing import artifact_keys, manifest_key
-from jobs.serving_pins import PinAction, ServingPins
 from jobs.states import JobState
+from registry.model_records import ModelRecords
+from registry.serving_pins import PinAction, ServingPins
 
 
 @pytest.fixture
@@ -30,11 +30,12 @@ def stored_model(records: ModelRecords, objects: ArtifactStore, job: str, step: 
     artifact = f"{job}/models/step_{step:07d}"
     for key in (checkpoint, manifest_key(checkpoint), *artifact_keys(artifact)):
         objects.put_bytes(b"x", key)
-    record = records.add(
+    record = records.add(StoredModel(
         job_id=job, step=step, iterations=30, final=final, dataset="mnist", conditional=False,
-        ema_decay=0.0, checkpoint_key=checkpoint, checkpoint_sha256="c" * 64, checkpoint_size=1,
+        ema_decay=0.0, served_weights="the live weights", checkpoint_key=checkpoint,
+        checkpoint_sha256="c" * 64, checkpoint_size=1,
         artifact_key=artifact, sha256=f"{job}{step}".ljust(64, "0"), size=1,
-    )
+    ))
     time.sleep(0.003)
     return record
 

@@ -8,15 +8,17 @@ import time
 import numpy as np
 import pytest
 
-from jobs.database import make_engine
+from core.database import make_engine
 from jobs.job_store import CapReached, JobStore
+from jobs.progress import JobProgress
 from jobs.states import JobState
+from tests.support.jobs import submit_record
 
-QUEUE = "dcgan"
+QUEUE = "dcgan"  # the default queue, as submit_record uses
 
 
 def submit(store: JobStore, total: int = 1, params: dict | None = None, cap: int = 100) -> str:
-    return store.submit(params or {}, total=total, queue=QUEUE, max_active=cap).id
+    return submit_record(store, params, total=total, queue=QUEUE, cap=cap).id
 
 
 def test_submit_get_and_page_newest_first(store):
@@ -62,7 +64,7 @@ def test_claim_runs_once_and_refuses_finished_or_held_jobs(store):
     assert claim.record.lease_owner == "w1" and claim.record.started_at is not None
     held = store.claim(job, "w2", lease_seconds=30, max_deliveries=3)
     assert not held.run and held.reason == "running on w1"
-    store.finish(job, "w1", JobState.SUCCEEDED, progress={"step": 10})
+    store.finish(job, "w1", JobState.SUCCEEDED, progress=JobProgress(step=10))
     again = store.claim(job, "w2", lease_seconds=30, max_deliveries=3)
     assert not again.run and again.reason == "already succeeded"
     record = store.get(job)
@@ -208,23 +210,23 @@ def test_mark_enqueued_counts_as_a_publication(store):
 
 def test_progress_updates_merge(store):
     job = submit(store, total=5)
-    store.update_progress(job, step=2, d_loss=1.0)
-    store.update_progress(job, step=3, g_loss=2.0)
+    store.update_progress(job, JobProgress(step=2, d_loss=1.0))
+    store.update_progress(job, JobProgress(step=3, g_loss=2.0))
     assert store.get(job).progress == {"step": 3, "total": 5, "d_loss": 1.0, "g_loss": 2.0}
 
 
 def test_progress_merge_is_shallow_and_keeps_nulls_on_both_databases(store):
     job = submit(store, total=5)
-    store.update_progress(job, device={"kind": "cpu", "threads": 4}, note="it's \"quoted\"")
-    store.update_progress(job, device={"kind": "cuda"}, resumed_from=None, key_with_dot=1)
-    store.update_progress(job)
+    store.merge_progress(job, {"device": {"kind": "cpu", "threads": 4}, "note": "it's \"quoted\""})
+    store.merge_progress(job, {"device": {"kind": "cuda"}, "resumed_from": None, "key.dot": 1})
+    store.merge_progress(job, {})
     assert store.get(job).progress == {
         "step": 0,
         "total": 5,
         "device": {"kind": "cuda"},
         "note": "it's \"quoted\"",
         "resumed_from": None,
-        "key_with_dot": 1,
+        "key.dot": 1,
     }
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 from fastapi.testclient import TestClient
 
+from core.settings import Settings
 from jobs.bootstrap import prepare_shared_state
-from jobs.settings import Settings
 from service.app import create_app
 from service.settings import ServiceSettings
 from shared_models.checkpoint import iter_manifests, load_checkpoint, manifest_path

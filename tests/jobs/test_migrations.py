@@ -12,13 +12,14 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, func, insert, inspect, select, text
 
-from jobs.database import make_engine, reading, sqlite_path
+from core.database import make_engine, reading, sqlite_path
+from core.migrate import alembic_config, database_revision, head_revision, upgrade_database
+from core.settings import Settings
+from core.tables import DEFAULT_QUEUE, admission, metadata, models, stopping_workers
 from jobs.job_store import JobStore
-from jobs.migrate import alembic_config, database_revision, head_revision, upgrade_database
-from jobs.model_records import ModelRecords
-from jobs.settings import Settings
 from jobs.states import JobState
-from jobs.tables import DEFAULT_QUEUE, admission, metadata, models, stopping_workers
+from registry.model_records import ModelRecords
+from shared_models.weight_average import describe_average, describe_constant_average
 from tests.jobs.legacy import LEGACY_JOBS, make_legacy_database
 from tests.jobs.processes import run_together, upgrade
 
@@ -62,7 +63,7 @@ def test_an_empty_database_upgrades_to_the_schema_the_queries_use(empty_url, eng
     callback = LegacyCallback()
     upgrade_database(empty_url, callback)
     engine = engine_for(empty_url)
-    assert database_revision(engine) == head_revision() == "0003"
+    assert database_revision(engine) == head_revision() == "0004"
     with engine.connect() as db:
         assert set(inspect(db).get_table_names()) == TABLES
         context = MigrationContext.configure(db, opts={"compare_server_default": True})
@@ -230,3 +231,28 @@ def test_the_serving_policy_migration_copies_the_scores_out_of_the_metrics(url, 
     assert [tuple(score) for score in scores] == [
         ("j:1", 6.5, 20.25), ("j:2", None, None), ("j:3", None, None)
     ]
+
+
+def test_models_stored_before_the_warm_up_say_which_weights_they_serve(url, engine_for):
+    engine = engine_for(url)
+    with engine.begin() as db:
+        command.downgrade(alembic_config(db), "0003")
+    row = {
+        "job_id": "j", "iterations": 10, "final": True, "dataset": "mnist",
+        "conditional": False, "checkpoint_key": "j/c.pt", "checkpoint_sha256": "c" * 64,
+        "checkpoint_size": 1, "artifact_key": "j/m", "sha256": "a" * 64, "size": 1,
+        "created_at": 1.0,
+    }
+    with engine.begin() as db:
+        db.execute(text(
+            "INSERT INTO models (id, step, ema_decay, job_id, iterations, final, dataset, "
+            "conditional, checkpoint_key, checkpoint_sha256, checkpoint_size, artifact_key, "
+            "sha256, size, created_at) VALUES (:id, :step, :ema_decay, :job_id, :iterations, "
+            ":final, :dataset, :conditional, :checkpoint_key, :checkpoint_sha256, "
+            ":checkpoint_size, :artifact_key, :sha256, :size, :created_at)"
+        ), [{**row, "id": "j:1", "step": 1, "ema_decay": 0.999},
+            {**row, "id": "j:2", "step": 2, "ema_decay": 0.0}])
+    upgrade_database(url)
+    records = ModelRecords(engine)
+    assert records.get("j:1").served_weights == describe_constant_average(0.999)
+    assert records.get("j:2").served_weights == describe_average(None)

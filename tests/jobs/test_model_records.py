@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 
-import pytest
 from sqlalchemy import inspect, text
 
-from jobs.model_records import ModelRecords, preferred_query
+from artifacts.publishing import StoredModel
+from registry.model_records import ModelRecords, preferred_query
 
 
-def add(records: ModelRecords, job_id: str, step: int, final: bool = False, **changes):
+def add(records: ModelRecords, job_id: str, step: int, final: bool = False,
+        metrics: dict | None = None, **changes):
     fields = {
         "job_id": job_id,
         "step": step,
@@ -19,6 +20,7 @@ def add(records: ModelRecords, job_id: str, step: int, final: bool = False, **ch
         "dataset": "mnist",
         "conditional": False,
         "ema_decay": 0.999,
+        "served_weights": "the weight average",
         "checkpoint_key": f"{job_id}/checkpoints/step_{step:07d}.pt",
         "checkpoint_sha256": "c" * 64,
         "checkpoint_size": 5_000_000_000,  # over 32 bits
@@ -26,7 +28,7 @@ def add(records: ModelRecords, job_id: str, step: int, final: bool = False, **ch
         "sha256": "a" * 64,
         "size": 1234,
     } | changes
-    record = records.add(**fields)
+    record = records.add(StoredModel(**fields), metrics)
     time.sleep(0.003)  # SQLite's clock counts milliseconds
     return record
 
@@ -46,9 +48,8 @@ def test_add_get_and_replace(records):
 
 
 def test_the_id_is_job_and_step(records):
-    assert add(records, "job1", 7, id="job1:7").id == "job1:7"
-    with pytest.raises(ValueError):
-        add(records, "job1", 8, id="job1:9")
+    ids = {add(records, job, step).id for job in ("job1", "job2") for step in (7, 8)}
+    assert ids == {"job1:7", "job1:8", "job2:7", "job2:8"} and records.count() == 4
 
 
 def test_preferred_lists_finals_newest_first_then_the_others(records):

@@ -9,9 +9,9 @@ import uuid
 import pytest
 import redis
 
+from core.settings import Settings
 from jobs.job_store import JobStore
 from jobs.queue import TRAIN_TASK, enqueue, make_celery
-from jobs.settings import Settings
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

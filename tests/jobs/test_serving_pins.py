@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.serving_pins import PinAction, ServingPins
+from registry.serving_pins import PinAction, ServingPins
 
 
 def test_the_newest_row_is_the_pin_in_force(engine):

@@ -1,6 +1,6 @@
 import pytest
 
-from jobs.settings import Settings
+from core.settings import Settings
 
 
 def test_defaults_and_embedded_urls(monkeypatch, tmp_path):

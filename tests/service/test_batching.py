@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections import deque
 
 import pytest
 import torch
 from fastapi.testclient import TestClient
 
 from service.app import create_app
-from service.batching import RenderBatcher
+from service.batching import Pending, RenderBatcher
 from shared_models.generator_io import load_generator
 from shared_models.grids import grid_png
 from shared_models.networks import Generator, init_weights
@@ -124,8 +125,8 @@ def test_a_failing_forward_fails_only_the_requests_of_that_forward(generators):
     ("sizes", "max_rows", "forwards"),
     [
         ([3, 3, 3, 3], 6, 2),  # two requests fill a batch exactly
-        ([4, 4, 4], 6, 3),  # a second request of 4 would pass 6 rows: it waits for the next
-        ([2, 9, 2], 6, 3),  # a request bigger than the cap runs alone, whole
+        ([4, 4, 4], 6, 2),  # the second request's rows are split between two batches
+        ([2, 9, 2], 6, 3),  # a request bigger than the cap is drawn over several
     ],
 )
 def test_max_rows_caps_the_rows_of_a_forward(generators, sizes, max_rows, forwards):
@@ -137,6 +138,24 @@ def test_max_rows_caps_the_rows_of_a_forward(generators, sizes, max_rows, forwar
     assert batcher.rows == sum(sizes)
     for (generator, inputs), images in zip(requests, results, strict=True):
         assert isinstance(images, torch.Tensor) and torch.equal(images, alone(generator, inputs))
+
+
+def test_a_small_request_is_drawn_in_the_next_batch_whatever_waits_before_it(generators):
+    """Large requests being drawn, a small one arrives: the next batch holds its rows first
+    (and takes a block from each large one in turn with what is left)."""
+    first, _ = generators
+    batcher = RenderBatcher(max_rows=4 * RENDER_BLOCK, max_wait_s=0.0)
+    large = [Pending(first, noise(first, 64 * RENDER_BLOCK, seed)) for seed in range(6)]
+    active = deque(large)
+    assert batcher._slices(active)  # the first batch: blocks of the first large ones
+    small = Pending(first, noise(first, RENDER_BLOCK, 99))
+    batcher._queue.put(small)
+    assert batcher._gather(active, wait=False) is False
+    batch = batcher._slices(active)
+    assert batch[0].pending is small and batch[0].count == RENDER_BLOCK
+    assert len({id(part.pending) for part in batch}) == 4  # one block each: nobody waits long
+    # the large ones not served in the first batch come before those that were
+    assert [part.pending for part in batch[1:]] == large[4:] + large[:1]
 
 
 def test_stop_answers_what_was_queued_ends_the_thread_and_refuses_new_requests(generators):

@@ -50,7 +50,7 @@ def test_the_tag_follows_the_model_when_the_job_moves_on(client, settings, mnist
     train_run(settings, "run", mnist_small)
     wait_served(client, "run:2")
     first = client.get("/generate", params={"n": 2, "seed": 1, "model": "run"})
-    train_run(settings, "run", mnist_small, iterations=4)  # the job's newest is now step 4
+    train_run(settings, "run", mnist_small, iterations=4, resume=True)  # newest: step 4
     moved = client.get("/generate", params={"n": 2, "seed": 1, "model": "run"},
                        headers={"If-None-Match": first.headers["ETag"]})
     assert moved.status_code == 200 and moved.headers["X-Model-Version"] == "run:4"

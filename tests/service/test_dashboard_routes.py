@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 import torch
 
+from jobs.progress import JobProgress
 from service.routes.dashboard import STATIC_DIR
 from service.routes.losses import downsample
 from shared_models.checkpoint import load_checkpoint
 from tests.service.conftest import train_run
+from tests.support.jobs import submit_record
 
 
 class Assets(HTMLParser):
@@ -117,7 +119,7 @@ def test_static_files_stay_inside_their_folder(client):
 
 
 def submit(store, iterations):
-    return store.submit({"iterations": iterations}, iterations, "dcgan", 100)
+    return submit_record(store, {"iterations": iterations})
 
 
 def test_unknown_and_malformed_job_ids(client):
@@ -129,7 +131,7 @@ def test_unknown_and_malformed_job_ids(client):
 
 def test_a_job_without_checkpoints_has_live_progress_and_no_history(client, store):
     record = submit(store, 40)
-    store.update_progress(record.id, step=7, d_loss=1.25, g_loss=2.5, device="cpu")
+    store.update_progress(record.id, JobProgress(step=7, d_loss=1.25, g_loss=2.5, device="cpu"))
     body = client.get(f"/jobs/{record.id}/losses").json()
     progress = body.pop("progress")
     assert body == {

@@ -9,14 +9,15 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from jobs.artifact_store import ArtifactStore
+from artifacts.store import ArtifactStore
 from jobs.job_store import JobStore
-from jobs.model_records import ModelRecords
-from jobs.serving_pins import ServingPins
+from registry.model_records import ModelRecords
+from registry.serving_pins import ServingPins
 from service.model_loader import ModelLoader
 from tests.service.conftest import train_run
 from tests.service.test_api import wait_served
@@ -74,7 +75,7 @@ def test_no_route_touches_the_database_the_store_or_a_model_on_the_loop(
     ] + [("GET", f"/generate?n=2&seed=1&model={name}:2", None) for name in "abcdefab"]:
         reply = client.request(method, path, json=body)
         assert reply.status_code < 400, (method, path, reply.text)
-    assert client.app.state.registry.loader.loads >= 8  # evicted and loaded again
+    assert client.app.state.model_server.loader.loads >= 8  # evicted and loaded again
     assert blocking_calls == []
 
 
@@ -82,8 +83,7 @@ def test_the_loop_answers_while_a_model_loads(client, settings, mnist_small, mon
     train_run(settings, "served", mnist_small)
     wait_served(client, "served:2")
     models = client.app.state.models
-    row = {k: v for k, v in vars(models.get("served:2")).items() if k not in ("id", "created_at")}
-    models.add(**{**row, "job_id": "cold", "final": False})  # never loaded yet
+    models.add(replace(models.get("served:2"), job_id="cold", final=False))  # never loaded yet
     rebuild = ModelLoader._rebuild
 
     def slow_rebuild(self: ModelLoader, record: Any) -> Any:

@@ -25,14 +25,16 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from schemathesis.python.asgi import shutdown_lifespans
 
+from core.database import make_engine
 from jobs.bootstrap import prepare_shared_state
-from jobs.database import make_engine
 from jobs.job_store import JobStore
+from jobs.progress import JobProgress
 from jobs.states import JobState
 from service.app import create_app
+from service.schemas import PinRequest
 from service.settings import ServiceSettings
 from tests.service.conftest import make_settings, train_run
 
@@ -105,7 +107,8 @@ def fuzz_app(tmp_path_factory, mnist_small):
     done = store.submit({"iterations": 2}, 2, app_settings.queue, 100)
     train_run(app_settings, done.id, mnist_small)
     assert store.claim(done.id, "fuzz", lease_seconds=60, max_deliveries=3).run
-    store.finish(done.id, "fuzz", JobState.SUCCEEDED, progress={"step": 2, "checkpoint_step": 2})
+    store.finish(done.id, "fuzz", JobState.SUCCEEDED,
+                 progress=JobProgress(step=2, checkpoint_step=2))
     # ... a queued one, which the first cancel cancels, and a cancelled one, which the first
     # DELETE deletes
     queued = store.submit({"iterations": 5}, 5, app_settings.queue, 100)
@@ -153,13 +156,9 @@ def flatmap_body(context: Any, body: Any) -> Any:
     one must stay invalid)."""
     if context.operation.label != "PUT /serving/pin" or not APP.known_jobs:
         return st.just(body)
-    valid = (
-        isinstance(body, dict) and set(body) <= {"model", "note"}
-        and isinstance(body.get("model"), str) and len(body["model"]) <= 140
-        and (body.get("note") is None or (isinstance(body["note"], str)
-                                          and len(body["note"]) <= 500))
-    )
-    if not valid:
+    try:
+        PinRequest.model_validate(body)
+    except ValidationError:
         return st.just(body)
     done = APP.known_jobs[0]
     return st.sampled_from([body, {**body, "model": f"{done}:2"}])

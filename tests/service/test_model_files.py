@@ -110,6 +110,21 @@ def test_an_invalid_model_is_409_and_an_unknown_format_422(stack):
     assert bad.status_code == 422
 
 
+@pytest.mark.parametrize(
+    "text", [b"[" * 100_000 + b"]" * 100_000, b'{"sha256": NaN}', b'{"a": 1e999}', b"[]"]
+)
+def test_a_config_json_no_manifest_reader_takes_is_described_as_null(stack, text):
+    settings, client = stack
+    config = settings.runs_dir / "broken" / "models" / "step_0000002" / "config.json"
+    written = config.read_bytes()
+    try:
+        config.write_bytes(text)
+        reply = client.get("/models/broken:2")
+        assert reply.status_code == 200 and reply.json()["config"] is None
+    finally:
+        config.write_bytes(written)
+
+
 @pytest.mark.parametrize("kind", ["zip", "tar.gz"])
 def test_the_exported_model_draws_the_services_bytes_for_a_seed(stack, tmp_path, kind):
     settings, client = stack

@@ -20,7 +20,7 @@ def test_concurrent_requests_for_one_model_share_one_load_off_the_event_loop(
     train_run(settings, "newer", mnist_small, seed=6)
     caplog.set_level(logging.INFO, logger="service.model_loader")
     with TestClient(create_app(settings)) as client:
-        loader = client.app.state.registry.loader
+        loader = client.app.state.model_server.loader
         assert client.get("/models").json()["served"] == "newer:2"
         loads_before = loader.loads
         params = {"model": "older:2", "n": 4, "seed": 1}

@@ -7,6 +7,7 @@ import time
 
 from fastapi.testclient import TestClient
 
+from dcgan_cli.waiting import wait_for
 from jobs.states import JobState
 from service.app import create_app
 from tests.service.conftest import make_settings, train_run
@@ -34,10 +35,10 @@ def test_the_api_prunes_finished_jobs_but_never_the_served_model(tmp_path, mnist
             time.sleep(0.01)
         # the running job keeps everything (three rolling checkpoints and its final one)
         expected = {f"{served}:4", f"{jobs[2]}:4", *(f"{running}:{step}" for step in (1, 2, 3, 4))}
-        deadline = time.monotonic() + 20
-        while {m.id for m in models.page(0, 100)[0]} != expected:
-            assert time.monotonic() < deadline, [m.id for m in models.page(0, 100)[0]]
-            time.sleep(0.2)
+        roles = {f"{served}:4": "served", f"{jobs[1]}:4": "older", f"{jobs[2]}:4": "newest"}
+        wait_for(lambda: {m.id for m in models.page(0, 100)[0]} == expected, 20,
+                 "retention to prune the older job",
+                 failure=lambda: [roles.get(m.id, m.id) for m in models.page(0, 100)[0]])
         left = sorted(str(p.relative_to(settings.runs_dir / jobs[1]))
                       for p in (settings.runs_dir / jobs[1]).rglob("*") if p.is_file())
         assert left == [], left

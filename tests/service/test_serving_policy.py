@@ -5,11 +5,13 @@ saying why."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from fastapi.testclient import TestClient
 
-from jobs.model_records import ModelRecord
+from dcgan_cli.waiting import wait_for
+from registry.model_records import ModelRecord
 from service.app import create_app
 from tests.service.conftest import make_settings, train_run
 
@@ -21,21 +23,18 @@ def serving(client) -> dict:
     return client.get("/serving").json()
 
 
-def wait_for(client, model: str, reason: str, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
-        now = serving(client)
-        if (now["model"], now["reason"]) == (model, reason):
-            return now
-        assert time.monotonic() < deadline, now
-        time.sleep(0.1)
+def wait_serving(client, model: str, reason: str, timeout: float = 10.0) -> dict:
+    return wait_for(
+        lambda: now if ((now := serving(client))["model"], now["reason"]) == (model, reason)
+        else None, timeout, f"{model} to be served ({reason})", failure=lambda: serving(client),
+    )
 
 
-def clone(client, source: ModelRecord, job: str, **changes) -> ModelRecord:
+def clone(client, source: ModelRecord, job: str, metrics: dict | None,
+          **changes) -> ModelRecord:
     """Another job's row for the same stored artifact (another data set, other scores)."""
-    fields = {k: v for k, v in vars(source).items() if k not in ("id", "created_at")}
     time.sleep(0.003)
-    return client.app.state.models.add(**{**fields, "job_id": job, **changes})
+    return client.app.state.models.add(replace(source, job_id=job, **changes), metrics)
 
 
 @pytest.fixture
@@ -48,12 +47,12 @@ def test_only_scored_final_models_of_the_served_data_set_are_promoted(client, se
                                                                       mnist_small):
     models = client.app.state.models
     train_run(settings, "first", mnist_small)
-    first = wait_for(client, "first:2", "provisional")
+    first = wait_serving(client, "first:2", "provisional")
     assert "no model passes the gate" in first["detail"]
     assert first["gate"] == {"dataset": "mnist", "min_inception_score": 5.0,
                              "max_frechet_distance": 50.0}
     models.set_metrics("first:2", GOOD)
-    promoted = wait_for(client, "first:2", "promoted")
+    promoted = wait_serving(client, "first:2", "promoted")
     assert "Inception Score >= 5" in promoted["detail"]
 
     # a newer 1-iteration job, a Fashion-MNIST job and an unscored job change nothing
@@ -74,7 +73,7 @@ def test_only_scored_final_models_of_the_served_data_set_are_promoted(client, se
 
     # a newer model that passes is promoted on its own
     clone(client, original, "better", metrics={"inception_score": 8.0, "frechet_distance": 9.0})
-    wait_for(client, "better:2", "promoted")
+    wait_serving(client, "better:2", "promoted")
 
 
 def test_pin_rollback_and_unpin_reach_every_replica(client, settings, mnist_small):
@@ -83,15 +82,15 @@ def test_pin_rollback_and_unpin_reach_every_replica(client, settings, mnist_smal
     models.set_metrics("a:2", GOOD)
     train_run(settings, "b", mnist_small, seed=9)
     models.set_metrics("b:2", GOOD)
-    wait_for(client, "b:2", "promoted")
+    wait_serving(client, "b:2", "promoted")
     with TestClient(create_app(settings)) as replica:
-        wait_for(replica, "b:2", "promoted")
+        wait_serving(replica, "b:2", "promoted")
 
         rolled = client.post("/serving/rollback").json()  # b was promoted after a
         assert (rolled["model"], rolled["reason"]) == ("a:2", "pinned")
         assert rolled["pin"]["action"] == "rollback" and rolled["pin"]["replaced"] == "b:2"
         assert rolled["detail"].startswith("rolled back to by an operator")
-        wait_for(replica, "a:2", "pinned")
+        wait_serving(replica, "a:2", "pinned")
         # a pinned model stays served whatever promotion would choose
         clone(client, models.get("b:2"), "newest", metrics=GOOD)
         time.sleep(0.6)
@@ -105,13 +104,13 @@ def test_pin_rollback_and_unpin_reach_every_replica(client, settings, mnist_smal
                                "replaced": "a:2", "note": "b is fine after all"}
         assert body["pin"]["at"].endswith("Z")
         assert [p["action"] for p in body["history"]] == ["pin", "rollback"]
-        wait_for(replica, "b:2", "pinned")
+        wait_serving(replica, "b:2", "pinned")
         assert client.post("/serving/rollback").json()["model"] == "a:2"  # what b replaced
 
         unpinned = client.delete("/serving/pin").json()
         assert (unpinned["model"], unpinned["reason"], unpinned["pin"]) == (
             "newest:2", "promoted", None)
-        wait_for(replica, "newest:2", "promoted")
+        wait_serving(replica, "newest:2", "promoted")
         assert [p["action"] for p in unpinned["history"]] == ["unpin", "rollback", "pin",
                                                               "rollback"]
         assert client.delete("/serving/pin").json()["history"] == unpinned["history"]
@@ -120,13 +119,14 @@ def test_pin_rollback_and_unpin_reach_every_replica(client, settings, mnist_smal
 def test_pins_and_rollbacks_that_cannot_be_done_say_why(client, settings, mnist_small):
     assert client.post("/serving/rollback").status_code == 409  # nothing served yet
     train_run(settings, "only", mnist_small)
-    wait_for(client, "only:2", "provisional")
+    wait_serving(client, "only:2", "provisional")
     nothing_before = client.post("/serving/rollback")
     assert nothing_before.status_code == 409
     assert "nothing to roll back to" in nothing_before.json()["detail"]
     missing = client.put("/serving/pin", json={"model": "only:7"})
     assert missing.status_code == 404 and "no checkpoint at step 7" in missing.json()["detail"]
-    assert client.put("/serving/pin", json={"model": "../x"}).status_code == 404
+    malformed = client.put("/serving/pin", json={"model": "../x"})  # not JOB or JOB:STEP
+    assert malformed.status_code == 422 and "model: String should match" in malformed.text
     assert client.put("/serving/pin", json={"model": "only:2", "x": 1}).status_code == 422
 
 
@@ -135,5 +135,5 @@ def test_a_pinned_model_whose_row_is_gone_gives_way_to_promotion(client, setting
     train_run(settings, "pinned", mnist_small, seed=4)
     client.put("/serving/pin", json={"model": "kept:2"})
     client.app.state.models.delete("kept:2")
-    now = wait_for(client, "pinned:2", "provisional")
+    now = wait_serving(client, "pinned:2", "provisional")
     assert now["detail"].startswith("the pinned model kept:2 no longer exists")

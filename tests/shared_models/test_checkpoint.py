@@ -7,11 +7,12 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
+from collections.abc import Callable
 
 import pytest
 import torch
 
+from dcgan_cli.waiting import wait_for
 from shared_models.checkpoint import (
     CheckpointError,
     atomic_write,
@@ -141,14 +142,18 @@ def test_sigkill_while_writing_never_damages_the_previous_checkpoint(tmp_path):
         [sys.executable, "-c", CRASHING_WRITER, str(run_dir), str(marker)], cwd=REPO
     )
     try:
-        deadline = time.monotonic() + 60
-        while (found := newest_checkpoint(run_dir)) is None or found.manifest.step < 2:
-            assert time.monotonic() < deadline and child.poll() is None
-            time.sleep(0.05)
+        def alive(condition: Callable[[], bool]) -> Callable[[], bool]:
+            def check() -> bool:
+                assert child.poll() is None, "the writer exited"
+                return condition()
+
+            return check
+
+        wait_for(alive(lambda: (found := newest_checkpoint(run_dir)) is not None
+                       and found.manifest.step >= 2), 60, "the second checkpoint")
         marker.write_text("go")
-        while marker.read_text() != "writing":
-            assert time.monotonic() < deadline and child.poll() is None
-            time.sleep(0.01)
+        wait_for(alive(lambda: marker.read_text() == "writing"), 60,
+                 "the writer to be mid-write", interval=0.01)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()

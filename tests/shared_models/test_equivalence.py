@@ -166,7 +166,7 @@ FULL_SIZE = (GeneratorConfig(), DiscriminatorConfig())
 @pytest.mark.parametrize(
     ("gcfg", "dcfg", "batch_size", "iterations"),
     [
-        pytest.param(*FULL_SIZE, 32, 2, id="tutorial-networks"),
+        pytest.param(*FULL_SIZE, 32, 2, id="tutorial-networks", marks=pytest.mark.full_size),
         pytest.param(
             replace(TINY_G, num_classes=10),
             replace(TINY_D, num_classes=10),
@@ -180,9 +180,18 @@ def test_optimised_training_matches_the_naive_loop_on_cpu(
     mnist_small, gcfg, dcfg, batch_size, iterations
 ):
     config = TrainConfig(iterations=iterations, batch_size=batch_size, seed=5)
-    assert differences(*run_both(config, gcfg, dcfg, mnist_small, CPU)) == []
+    # RELATIVE is calibrated on two threads: on one, oneDNN's channels-last kernels add in
+    # another order and the tutorial's networks drift about 10 % apart in two iterations
+    # (Adam makes a full step of any sign noise), with the channels-last layout alone
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert differences(*run_both(config, gcfg, dcfg, mnist_small, CPU)) == []
+    finally:
+        torch.set_num_threads(threads)
 
 
+@pytest.mark.full_size
 def test_the_cpu_trainer_really_runs_the_optimised_layers(mnist_small):
     trainer = Trainer(TrainConfig(iterations=1), *FULL_SIZE, mnist_small, CPU)
     assert isinstance(trainer.generator.deconv2, GemmConvTranspose2d)
@@ -196,7 +205,7 @@ def test_the_comparison_detects_a_different_schedule(mnist_small):
     """One generator step instead of two in the naive loop must show up as differences."""
     config = TrainConfig(iterations=2, batch_size=32, seed=5)
     trainer, naive, start = run_both(
-        config, *FULL_SIZE, mnist_small, CPU, naive_config=replace(config, g_steps=1)
+        config, TINY_G, TINY_D, mnist_small, CPU, naive_config=replace(config, g_steps=1)
     )
     problems = differences(trainer, naive, start)
     assert any(p.startswith("losses") for p in problems), problems
@@ -262,9 +271,8 @@ def test_bfloat16_training_on_cuda_stays_close_to_the_float32_losses(mnist_small
     assert torch.allclose(ours, expected, rtol=0.03, atol=0.02), (ours, expected)
 
 
-@pytest.mark.slow
 def test_compiled_steps_match_the_naive_loop_on_cpu(mnist_small):
-    """TrainConfig(compile=True): the same steps through torch.compile (about a minute)."""
+    """TrainConfig(compile=True): the same steps through torch.compile."""
     config = TrainConfig(iterations=2, batch_size=16, seed=5, compile=True)
     assert differences(*run_both(config, TINY_G, TINY_D, mnist_small, CPU)) == []
 
@@ -273,6 +281,7 @@ def pixels(png: bytes) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)), dtype=int)
 
 
+@pytest.mark.full_size
 def test_the_served_generator_draws_the_plain_generators_pixels(mnist_small):
     """A checkpoint's generator rebuilt with the fast layers (what the service and sampling
     use) against PyTorch's plain layers (what the naive server uses), full size, after a few

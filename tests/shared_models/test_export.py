@@ -57,6 +57,7 @@ def test_export_writes_the_published_artifact_and_its_card(run_dir, published, t
     assert "CC BY-SA 3.0" in card and "Yann LeCun and Corinna Cortes" in card
     assert "| `batch_size` | 16 | minibatch size |" in card
     assert "| `seed` | 9 |" in card
+    assert "| weights | the live weights: the run keeps no weight average" in card
     assert "None: scoring was skipped" in card
     assert "Generator.from_pretrained" in card and "torch.hub.load" in card
 

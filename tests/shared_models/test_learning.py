@@ -34,8 +34,9 @@ def separation(trainer: Trainer, real: torch.Tensor) -> float:
     return float(d_real - trainer.discriminator.probability(fake).mean())
 
 
-@pytest.mark.slow
+@pytest.mark.full_size
 def test_short_run_on_real_mnist_moves_both_networks_toward_mnist(mnist_train, mnist_test):
+    """The tutorial's networks themselves: the small ones learn too slowly to show it here."""
     real = mnist_test.images[:512]
     config = TrainConfig(iterations=ITERATIONS, batch_size=64, seed=0)
     trainer = Trainer(

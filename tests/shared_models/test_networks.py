@@ -1,8 +1,10 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
-from shared_models.config import DiscriminatorConfig, GeneratorConfig
+from shared_models.config import MAX_NETWORK_PARAMETERS, DiscriminatorConfig, GeneratorConfig
 from shared_models.networks import Discriminator, Generator, count_parameters, init_weights
 
 
@@ -155,3 +157,42 @@ def test_unconditional_networks_have_no_label_maps_or_projection_head():
 def test_bad_network_configs_are_rejected(factory, message):
     with pytest.raises(ValueError, match=message):
         factory()
+
+
+@settings(max_examples=60, derandomize=True, deadline=None, database=None)
+@given(
+    widths=st.tuples(*[st.integers(1, 40)] * 4),
+    kernel=st.sampled_from([1, 3, 5, 7]),
+    image_size=st.sampled_from([24, 28, 32]),
+    num_classes=st.sampled_from([0, 1, 10]),
+    flag=st.booleans(),
+)
+def test_the_configs_count_the_parameters_and_state_the_networks_have(
+    widths, kernel, image_size, num_classes, flag
+):
+    """parameter_count and state_dict_bytes come from the configs' arithmetic (the loaders
+    check them before building anything): they are the built networks'."""
+    nz, hidden, channels, conv1 = widths
+    generator_config = GeneratorConfig(nz=nz, hidden=hidden, channels=channels, kernel=kernel,
+                                       image_size=image_size, num_classes=num_classes,
+                                       label_maps=flag)
+    discriminator_config = DiscriminatorConfig(conv1_channels=conv1, conv2_channels=channels,
+                                               hidden=hidden, kernel=kernel,
+                                               image_size=image_size, num_classes=num_classes,
+                                               projection=flag)
+    with torch.device("meta"):
+        generator = Generator(generator_config)
+        discriminator = Discriminator(discriminator_config)
+    assert generator_config.parameter_count == count_parameters(generator)
+    assert discriminator_config.parameter_count == count_parameters(discriminator)
+    state = generator.state_dict().values()
+    assert generator_config.state_dict_bytes == sum(t.numel() * t.element_size() for t in state)
+
+
+def test_the_tutorials_networks_are_well_within_the_parameter_cap():
+    assert GeneratorConfig().parameter_count == count_parameters(Generator()) == 6_947_713
+    assert 8 * GeneratorConfig().parameter_count < MAX_NETWORK_PARAMETERS
+    with pytest.raises(ValueError, match="parameters, over the 64,000,000 allowed"):
+        GeneratorConfig(hidden=65536, channels=8192)  # refused before anything is built
+    with pytest.raises(ValueError, match="must be an integer, got 5.0"):
+        GeneratorConfig(kernel=5.0)  # type: ignore[arg-type]

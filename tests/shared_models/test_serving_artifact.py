@@ -18,12 +18,13 @@ from shared_models.serving_artifact import (
     CONFIG_FILE,
     WEIGHTS_FILE,
     ArtifactError,
+    ArtifactInfo,
     load_serving_generator,
     read_serving_artifact,
     write_serving_artifact,
 )
 from shared_models.training import train
-from tests.conftest import TINY_D, TINY_G, tiny_train_config
+from tests.conftest import TINY_D, TINY_G, short_window, tiny_train_config
 from tests.support.sampling import block_floats
 
 RUNS = {
@@ -36,12 +37,13 @@ RUNS = {
 def tiny_run(run_dir: Path, data, name: str) -> tuple[dict, str]:
     """A real tiny training run: its final checkpoint's state and SHA-256."""
     overrides, classes = RUNS[name]
-    result = train(
-        tiny_train_config(iterations=3, **overrides), data, run_dir,
-        generator_config=replace(TINY_G, num_classes=classes),
-        discriminator_config=replace(TINY_D, num_classes=classes),
-        device=torch.device("cpu"),
-    )
+    with short_window():  # an average that differs from the live weights in 3 iterations
+        result = train(
+            tiny_train_config(iterations=3, **overrides), data, run_dir,
+            generator_config=replace(TINY_G, num_classes=classes),
+            discriminator_config=replace(TINY_D, num_classes=classes),
+            device=torch.device("cpu"),
+        )
     assert result.checkpoint is not None
     state, manifest = load_checkpoint(result.checkpoint)
     return state, manifest.sha256
@@ -91,7 +93,13 @@ def test_the_config_describes_the_run_and_identifies_the_weights(run, artifact):
     assert info.conditional == (name == "conditional")
     assert info.averaged == (name == "averaged")
     assert info.ema_decay == (0.9 if name == "averaged" else 0.0)
+    expected = (
+        "the weight average (ema_decay 0.9) over about the last 2 of 3 iterations"
+        if name == "averaged" else "the live weights: the run keeps no weight average"
+    )
+    assert info.served_weights.startswith(expected)
     config = json.loads((artifact / CONFIG_FILE).read_text())
+    assert config["served_weights"] == info.served_weights
     assert config["format"] == 1 and config["sha256"] == info.sha256
     assert "metrics" not in config and "fid" not in json.dumps(config).lower()
 
@@ -185,3 +193,17 @@ def test_rewriting_an_artifact_replaces_it_whole(plain_artifact, tmp_path, mnist
     info = write_serving_artifact(state, copy, sha256)
     _, read = read_serving_artifact(copy, expected_sha256=info.sha256)
     assert read.averaged and sorted(p.name for p in copy.iterdir()) == [CONFIG_FILE, WEIGHTS_FILE]
+
+
+@pytest.mark.parametrize(("averaged", "decay", "says"), [
+    (True, 0.999, "the weight average (ema_decay 0.999) with a constant, bias-corrected decay"),
+    (False, 0.0, "the live weights"),
+])
+def test_an_artifact_written_before_served_weights_says_what_it_serves(
+    tmp_path, averaged, decay, says
+):
+    """config.json of an older artifact has no served_weights: its average kept a constant decay."""
+    data = {"sha256": "a" * 64, "size": 1, "architecture": {}, "conditional": False,
+            "ema_decay": decay, "averaged": averaged, "dataset": "mnist", "train_config": {},
+            "step": 5, "source_sha256": "b" * 64}
+    assert ArtifactInfo.from_json(tmp_path, data).served_weights.startswith(says)

@@ -3,8 +3,11 @@ refused with the reason; left to choose, the worker says why it trains on the CP
 
 from __future__ import annotations
 
+import logging
+
 import torch
 
+from dcgan_cli.worker_command import check_training_device
 from shared_models.training.device import check_device
 from tests.cli.run import assert_one_line_error, dcgan
 
@@ -38,3 +41,9 @@ def test_a_worker_told_to_use_a_device_that_cannot_run_refuses_to_start(tmp_path
                                   "DCGAN_RUNS_DIR": str(tmp_path / "runs")}, cwd=tmp_path)
     assert_one_line_error(result, 2, "DCGAN_DEVICE=cuda:99", "CUDA is not usable")
     assert not (tmp_path / "runs").exists()  # it stopped before touching anything
+
+
+def test_a_worker_told_to_train_on_the_cpu_needs_no_device_check(caplog):
+    with caplog.at_level(logging.INFO):
+        assert check_training_device("cpu") == "cpu"
+    assert "jobs train on cpu (" in caplog.text

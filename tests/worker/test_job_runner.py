@@ -4,20 +4,21 @@ Each test has its own embedded database and local store (the defaults: a SQLite 
 runs folder), as ``make run`` does."""
 
 import resource
-import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
+from core.settings import Settings
+from dcgan_cli.waiting import wait_for
 from jobs.bootstrap import prepare_shared_state
-from jobs.settings import Settings
 from jobs.states import JobState
 from shared_models.checkpoint import iter_manifests, load_checkpoint
 from shared_models.serving_artifact import read_serving_artifact
+from tests.support.gate import StepGate
+from tests.support.jobs import submit_for_worker
 from worker.context import WorkerContext
 from worker.job_runner import run_job
-
-SMALL = {"batch_size": 16, "seed": 3}
 
 
 @pytest.fixture
@@ -34,29 +35,15 @@ def context(settings) -> WorkerContext:
     return WorkerContext(settings)
 
 
-def submit(context: WorkerContext, **params) -> str:
-    record = context.jobs.submit({**SMALL, **params}, params["iterations"], "dcgan", 100)
-    return record.id
-
-
-def when_step_reaches(context, job_id, step, action):
-    """Run ``action`` in a thread once the job has reported ``step``."""
-
-    def watch():
-        while True:
-            record = context.jobs.get(job_id)
-            if record.progress.get("step", 0) >= step or record.finished:
-                action()
-                return
-            threading.Event().wait(0.05)
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
+def run_in_thread(context: WorkerContext, job_id: str, owner: str) -> Future:
+    executor = ThreadPoolExecutor(1)
+    future = executor.submit(run_job, context, job_id, owner)
+    executor.shutdown(wait=False)
+    return future
 
 
 def test_a_job_runs_to_success_with_one_final_model(context, settings):
-    job = submit(context, iterations=4, checkpoint_every=2)
+    job = submit_for_worker(context, iterations=4, checkpoint_every=2)
     assert run_job(context, job, "w1") == JobState.SUCCEEDED
     record = context.jobs.get(job)
     assert record.state is JobState.SUCCEEDED and record.lease_owner is None
@@ -74,7 +61,7 @@ def test_a_job_runs_to_success_with_one_final_model(context, settings):
 
 
 def test_rolling_checkpoints_leave_the_table_and_the_store_together(context, settings):
-    job = submit(context, iterations=10, checkpoint_every=2)
+    job = submit_for_worker(context, iterations=10, checkpoint_every=2)
     assert run_job(context, job, "w1") == JobState.SUCCEEDED
     rows = context.models.of_job(job)
     assert [(row.step, row.final) for row in rows] == [(4, False), (6, False), (8, False),
@@ -84,7 +71,7 @@ def test_rolling_checkpoints_leave_the_table_and_the_store_together(context, set
 
 
 def test_a_job_can_keep_a_weight_average_of_its_generator(context, settings):
-    job = submit(context, iterations=3, ema_decay=0.99)
+    job = submit_for_worker(context, iterations=3, ema_decay=0.99)
     assert run_job(context, job, "w1") == JobState.SUCCEEDED
     [final] = [m for m in iter_manifests(settings.runs_dir / job) if m.final]
     state, _ = load_checkpoint(final.path)
@@ -95,30 +82,37 @@ def test_a_job_can_keep_a_weight_average_of_its_generator(context, settings):
 
 
 def test_cancel_stops_at_the_next_iteration_with_a_checkpoint(context, settings):
-    job = submit(context, iterations=10_000, checkpoint_every=0)
-    when_step_reaches(context, job, 2, lambda: context.jobs.request_cancel(job))
-    assert run_job(context, job, "w1") == JobState.CANCELLED
+    job = submit_for_worker(context, iterations=10, checkpoint_every=0)
+    with StepGate(2) as gate:
+        outcome = run_in_thread(context, job, "w1")
+        gate.wait_reached()
+        context.jobs.request_cancel(job)
+        gate.release()
+        assert outcome.result(timeout=120) == JobState.CANCELLED
     record = context.jobs.get(job)
     [manifest] = iter_manifests(settings.runs_dir / job)
     assert record.state is JobState.CANCELLED
-    assert manifest.extra["stopped"] and manifest.step == record.progress["step"] >= 2
+    assert manifest.extra["stopped"] and manifest.step == record.progress["step"] == 3
 
 
 def test_worker_shutdown_checkpoints_and_hands_the_job_back(context, settings):
-    job = submit(context, iterations=12, checkpoint_every=0)
-    when_step_reaches(context, job, 3, lambda: context.jobs.set_worker_stopping("w1"))
-    assert run_job(context, job, "w1") == JobState.QUEUED
+    job = submit_for_worker(context, iterations=12, checkpoint_every=0)
+    with StepGate(3) as gate:
+        outcome = run_in_thread(context, job, "w1")
+        gate.wait_reached()
+        context.jobs.set_worker_stopping("w1")
+        gate.release()
+        assert outcome.result(timeout=120) == JobState.QUEUED
     record = context.jobs.get(job)
     assert record.state is JobState.QUEUED and record.lease_owner is None
     assert record.attempts == 0  # handing back is not a failed delivery
     assert [r.id for r in context.jobs.stale_queued(0)] == [job]
-    stopped_at = record.progress["step"]
-    assert 3 <= stopped_at < 12
+    assert record.progress["step"] == 4  # the iteration under way when it was released
 
     # the next worker resumes from that checkpoint and finishes once
     assert run_job(context, job, "w2") == JobState.SUCCEEDED
     record = context.jobs.get(job)
-    assert record.attempts == 1 and record.progress["resumed_from"] == stopped_at
+    assert record.attempts == 1 and record.progress["resumed_from"] == 4
     finals = [m for m in iter_manifests(settings.runs_dir / job) if m.final]
     assert [m.step for m in finals] == [12]
     state, _ = load_checkpoint(finals[0].path)
@@ -128,19 +122,26 @@ def test_worker_shutdown_checkpoints_and_hands_the_job_back(context, settings):
 def test_the_time_limit_fails_the_job_and_keeps_its_checkpoint(tmp_path, data_dir):
     settings = Settings(
         DCGAN_DATA_DIR=data_dir, DCGAN_RUNS_DIR=tmp_path / "runs", DCGAN_HEARTBEAT_SECONDS=0.1,
-        DCGAN_MAX_JOB_SECONDS=1, DCGAN_EVAL_SAMPLES=0,
+        DCGAN_MAX_JOB_SECONDS=3600, DCGAN_EVAL_SAMPLES=0,
     )
     prepare_shared_state(settings)
     context = WorkerContext(settings)
-    job = submit(context, iterations=100_000)
-    assert run_job(context, job, "w1") == JobState.FAILED
+    job = submit_for_worker(context, iterations=10, checkpoint_every=0)
+    with StepGate(2) as gate:
+        outcome = run_in_thread(context, job, "w1")
+        gate.wait_reached()
+        [monitor] = gate.monitors  # its deadline is the setting's hour from the job's start
+        assert 3500 < monitor.deadline - time.monotonic() <= 3600
+        monitor.deadline = time.monotonic()  # the hour is up
+        gate.release()
+        assert outcome.result(timeout=120) == JobState.FAILED
     record = context.jobs.get(job)
-    assert "exceeded DCGAN_MAX_JOB_SECONDS (1s)" in record.error
+    assert "exceeded DCGAN_MAX_JOB_SECONDS (3600s)" in record.error
     assert [m.extra.get("stopped") for m in iter_manifests(settings.runs_dir / job)] == [True]
 
 
 def test_bad_parameters_fail_with_their_message(context):
-    job = submit(context, iterations=3, batch_size=100_000)
+    job = submit_for_worker(context, iterations=3, batch_size=100_000)
     assert run_job(context, job, "w1") == JobState.FAILED
     error = context.jobs.get(job).error
     assert "batch_size" in error and "less than or equal to 1024" in error
@@ -148,7 +149,8 @@ def test_bad_parameters_fail_with_their_message(context):
 
 def test_a_full_disk_fails_the_job_clearly_and_keeps_the_previous_checkpoint(context, settings):
     """File writes beyond RLIMIT_FSIZE fail with EFBIG, as on a full disk, even for root."""
-    job = submit(context, iterations=6, checkpoint_every=2)
+    # small networks: a checkpoint (about 6 MB) is larger than the limit, the database is not
+    job = submit_for_worker(context, iterations=6, checkpoint_every=2, network_size="small")
     soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
 
     def fill_disk(job_id, saved):
@@ -161,6 +163,7 @@ def test_a_full_disk_fails_the_job_clearly_and_keeps_the_previous_checkpoint(con
     record = context.jobs.get(job)
     assert state == JobState.FAILED
     assert "could not write checkpoint" in record.error and "step 4" in record.error
+    assert str(settings.runs_dir) not in record.error  # no server paths in what is served
     assert "the previous checkpoint is intact" in record.error
     [previous] = iter_manifests(settings.runs_dir / job)
     assert previous.step == 2
@@ -178,18 +181,14 @@ def test_checkpoints_are_scored_by_a_process_of_their_own(tmp_path, data_dir):
     )
     prepare_shared_state(settings)
     context = WorkerContext(settings)
-    job = submit(context, iterations=4, checkpoint_every=2)
+    job = submit_for_worker(context, iterations=4, checkpoint_every=2)
     try:
         assert run_job(context, job, "w1") == JobState.SUCCEEDED
-        deadline = time.monotonic() + 120
-        while not all(row.metrics for row in context.models.of_job(job)):
-            assert time.monotonic() < deadline, "the checkpoints were not scored"
-            time.sleep(0.2)
+        wait_for(lambda: all(row.metrics for row in context.models.of_job(job)), 120,
+                 "the checkpoints to be scored")
     finally:
         context.scorer.close()
     for row in context.models.of_job(job):
         assert row.metrics["n"] == 200 and row.metrics["frechet_distance"] > 0
-    deadline = time.monotonic() + 30
-    while context.jobs.get(job).progress.get("metrics", {}).get("step") != 4:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_for(lambda: context.jobs.get(job).progress.get("metrics", {}).get("step") == 4, 30,
+             "the job's progress to show the final checkpoint's figures")
