@@ -62,6 +62,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=10_000, help="samples per score")
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--out", type=Path, default=None, help="append JSON lines here")
+    parser.add_argument("--served-only", action="store_true",
+                        help="score only the live weights, the served average and the "
+                             "constant decay served before it (the other schedules cost a "
+                             "score each)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -78,16 +82,17 @@ def main() -> None:
     evaluator = Evaluator.for_dataset(config.dataset, args.data_dir, device)
     trainer = Trainer(config, *network_configs(conditional), data, device)
     assert trainer.average is not None and trainer.average.window_ramp == WINDOW_RAMP
-    others = {
+    others: dict[str, WeightAverage] = {
         f"constant {config.ema_decay:g} (before)": WeightAverage(
             trainer.generator, config.ema_decay, window_ramp=0
         ),
-        **{
+    }
+    if not args.served_only:
+        others |= {
             f"window ramp {ramp:,}": WeightAverage(trainer.generator, config.ema_decay, ramp)
             for ramp in OTHER_RAMPS
-        },
-        f"power {POWER}": PowerAverage(trainer.generator, config.ema_decay, POWER),
-    }
+        }
+        others[f"power {POWER}"] = PowerAverage(trainer.generator, config.ema_decay, POWER)
     print("| setting | seed | iterations | weights | Fréchet distance | Inception Score | "
           "classes | read as asked |")
     print("|---|---:|---:|---|---:|---:|---:|---:|")
