@@ -67,17 +67,21 @@ class Cluster:
         return next(host for host in self.hosts.values() if worker.endswith(f"@{host.root.name}"))
 
     def arm(self, step: int) -> None:
+        """Hold every worker's next job at ``step`` (a worker started again has a new name
+        and gate: each host's gates are all armed)."""
         for host in self.hosts.values():
-            host.gates["worker1"].arm(step)
+            for gate in host.gates.values():
+                gate.arm(step)
 
     def held(self) -> list[Stack]:
         """The hosts whose worker holds a job at its gate."""
         return [host for host in self.hosts.values()
-                if (host.gates["worker1"].folder / "reached").exists()]
+                if any((gate.folder / "reached").exists() for gate in host.gates.values())]
 
     def release(self) -> None:
         for host in self.hosts.values():
-            host.gates["worker1"].release()
+            for gate in host.gates.values():
+                gate.release()
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +161,8 @@ def test_a_killed_workers_job_resumes_on_the_other_host_from_the_store(cluster):
         record = client.get(f"/jobs/{job}").json()
         assert cluster.host_running(record["progress"]["worker"]) is victim
         survivor = next(host for host in cluster.hosts.values() if host is not victim)
-        survivor.gates["worker1"].release()  # it resumes from step 20: nothing may hold it
+        for gate in survivor.gates.values():  # it resumes from step 20: nothing may hold it
+            gate.release()
         victim.stop("worker1", signal.SIGKILL)  # still held at step 20
         killed = time.monotonic()
         done = wait_for_job(client, job)
@@ -181,7 +186,9 @@ def test_a_postgres_restart_mid_job_ends_in_a_definite_state_and_generate_keeps_
     with b.client() as client:
         job = submit(client, iterations=40, seed=12)
         [host] = wait_for(cluster.held, 120, "the job to reach step 5")
-        worker_log = host.root / "worker1.log"
+        [worker] = [name for name, gate in host.gates.items()
+                    if (gate.folder / "reached").exists()]
+        worker_log = host.root / f"{worker}.log"
         with Hammer(b, clients=2, params={"n": 4, "seed": 1}) as hammer:
             cluster.postgres.stop()
             cluster.release()  # it trains on to its checkpoint at step 10, which must wait

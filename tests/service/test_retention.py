@@ -36,12 +36,16 @@ def test_the_api_prunes_finished_jobs_but_never_the_served_model(tmp_path, mnist
         # the running job keeps everything (three rolling checkpoints and its final one)
         expected = {f"{served}:4", f"{jobs[2]}:4", *(f"{running}:{step}" for step in (1, 2, 3, 4))}
         roles = {f"{served}:4": "served", f"{jobs[1]}:4": "older", f"{jobs[2]}:4": "newest"}
-        wait_for(lambda: {m.id for m in models.page(0, 100)[0]} == expected, 20,
-                 "retention to prune the older job",
-                 failure=lambda: [roles.get(m.id, m.id) for m in models.page(0, 100)[0]])
-        left = sorted(str(p.relative_to(settings.runs_dir / jobs[1]))
-                      for p in (settings.runs_dir / jobs[1]).rglob("*") if p.is_file())
-        assert left == [], left
+        older_files = settings.runs_dir / jobs[1]
+
+        def pruned() -> bool:  # rows go first, then their objects: wait for both
+            rows = {m.id for m in models.page(0, 100)[0]}
+            return rows == expected and not any(p.is_file() for p in older_files.rglob("*"))
+
+        wait_for(pruned, 20, "retention to prune the older job's rows and files",
+                 failure=lambda: ([roles.get(m.id, m.id) for m in models.page(0, 100)[0]],
+                                  sorted(str(p.relative_to(older_files))
+                                         for p in older_files.rglob("*") if p.is_file())))
         assert client.get("/generate", params={"n": 1}).headers["X-Model-Version"] == (
             f"{served}:4")
         assert client.get(f"/jobs/{jobs[1]}").status_code == 200  # the record stays
