@@ -180,10 +180,11 @@ def test_a_job_started_from_the_form_is_followed_until_it_finishes(open_stack, p
     }
     row = page.locator(f'tr[data-job-id="{job_id}"]')
 
-    # live progress in the list: the step moves on while it runs (progress is reported at
-    # each checkpoint: held at 15 the list shows step 10 or later, held at 25 step 20 or later)
+    # live progress in the list: the step moves on while it runs. Progress is reported at
+    # each checkpoint (and at most once a second between them): held at 15, the list comes to
+    # show step 10 or later and never more than 15; held at 25, 20 or later and at most 25
     gate.wait_reached(15)
-    first = row_step_above(page, stack, job_id, 0, timeout_s=60)
+    first = row_step_above(page, stack, job_id, 9, timeout_s=60)
     assert 10 <= first <= 15
     assert row.get_attribute("class") == "selected"  # a new job is the one shown in detail
     assert row.get_by_test_id("job-state").inner_text() == "running"
@@ -194,7 +195,8 @@ def test_a_job_started_from_the_form_is_followed_until_it_finishes(open_stack, p
     assert cells["device"].startswith("cpu"), cells
     progress = row.locator("progress")
     assert progress.get_attribute("max") == str(SHORT)
-    assert row.get_by_test_id("job-step").inner_text() == f"{first} / {SHORT}"
+    shown, of = row.get_by_test_id("job-step").inner_text().split(" / ")
+    assert first <= int(shown) <= 15 and of == str(SHORT)
 
     # the sample grid appears once the first checkpoint exists, then follows newer ones
     first_src = until(page, stack, """() => {
@@ -213,7 +215,7 @@ def test_a_job_started_from_the_form_is_followed_until_it_finishes(open_stack, p
     log.info("dashboard screenshot mid-training: %s", screenshot)
     gate.release(15)
     gate.wait_reached(25)
-    assert 20 <= row_step_above(page, stack, job_id, first) <= 25
+    assert 20 <= row_step_above(page, stack, job_id, 19) <= 25
     until(page, stack, """(before) => {
         const img = document.getElementById("sample-image");
         return img.src !== before && img.complete && img.naturalWidth > 0;
