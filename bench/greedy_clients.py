@@ -6,8 +6,9 @@ way), a short run of the full-size generator is trained and published into tmp f
 ``dcgan serve`` is started on it (embedded mode) and two loads are run in turn:
 
 - **exports**: ``--exports`` clients download ``GET /models/{id}/export`` again and again
-  while a probe asks ``/livez``, ``/readyz``, ``/jobs`` and ``/models`` every 50 ms: their
-  latencies, and the API's resident memory before, at its peak and 60 s after;
+  while a probe (a process of its own, so that it times the server rather than its wait for
+  the loading threads' GIL) asks ``/livez``, ``/readyz``, ``/jobs`` and ``/models`` every
+  50 ms: their latencies, and the API's resident memory before, at its peak and 60 s after;
 - **large grids**: ``--large`` clients ask for ``n=1024`` grids again and again while a probe
   asks for ``n=16``: the small request's latency.
 
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import multiprocessing.queues
 import os
 import statistics
 import subprocess
@@ -82,21 +85,51 @@ class Server:
         self.process.wait(60)
 
 
-def loop(url: str, params: dict, stop: threading.Event, timings: list[float] | None) -> None:
+def loop(url: str, params: dict, stop: threading.Event) -> None:
     with httpx.Client(timeout=300) as client:
         while not stop.is_set():
-            started = time.perf_counter()
             reply = client.get(url, params=params)
             if reply.status_code == 429:
                 time.sleep(float(reply.headers.get("Retry-After", "1")))
-            elif timings is not None:
-                timings.append(time.perf_counter() - started)
+
+
+def timed_gets(base: str, paths: tuple[str, ...], params: dict, seconds: float,
+               out: multiprocessing.queues.Queue) -> None:
+    """The probe, in a process of its own: asks each of ``paths`` in turn every 50 ms for
+    ``seconds`` and puts each one's latencies (s) on ``out``. In the load's process it would
+    wait for the GIL behind the loading threads and time them, not the server."""
+    latencies: dict[str, list[float]] = {path: [] for path in paths}
+    deadline = time.monotonic() + seconds
+    with httpx.Client(timeout=300) as client:
+        while time.monotonic() < deadline:
+            for path in paths:
+                started = time.perf_counter()
+                client.get(f"{base}{path}", params=params)
+                latencies[path].append(time.perf_counter() - started)
+            time.sleep(0.05)
+    out.put(latencies)
+
+
+def probed(base: str, paths: tuple[str, ...], params: dict, seconds: float,
+           load: list[threading.Thread], stop: threading.Event) -> dict[str, list[float]]:
+    """Run the ``load`` threads for ``seconds`` while a probe process times ``paths``."""
+    spawn = multiprocessing.get_context("spawn")
+    out = spawn.Queue()
+    probe = spawn.Process(target=timed_gets, args=(base, paths, params, seconds, out))
+    for thread in load:
+        thread.start()
+    probe.start()
+    latencies = out.get()
+    probe.join()
+    stop.set()
+    for thread in load:
+        thread.join()
+    return latencies
 
 
 def exports(server: Server, clients: int, seconds: float) -> dict:
     before = rss_mb(server.process.pid)
     stop, peak = threading.Event(), [before]
-    latencies: dict[str, list[float]] = {path: [] for path in PROBED}
     statuses: dict[int, int] = {}
 
     def export() -> None:
@@ -107,18 +140,13 @@ def exports(server: Server, clients: int, seconds: float) -> dict:
                 if reply.status_code == 429:
                     time.sleep(float(reply.headers.get("Retry-After", "1")))
 
-    def probe() -> None:
-        with httpx.Client(timeout=300) as client:
-            while not stop.is_set():
-                for path in PROBED:
-                    started = time.perf_counter()
-                    client.get(f"{server.url}{path}")
-                    latencies[path].append(time.perf_counter() - started)
-                peak[0] = max(peak[0], rss_mb(server.process.pid))
-                time.sleep(0.05)
+    def sample_memory() -> None:
+        while not stop.wait(0.2):
+            peak[0] = max(peak[0], rss_mb(server.process.pid))
 
-    run_together([threading.Thread(target=export) for _ in range(clients)]
-                 + [threading.Thread(target=probe)], seconds, stop)
+    load = [threading.Thread(target=export) for _ in range(clients)]
+    latencies = probed(server.url, PROBED, {}, seconds,
+                       [*load, threading.Thread(target=sample_memory)], stop)
     time.sleep(60)
     return {
         "statuses": statuses,
@@ -129,23 +157,11 @@ def exports(server: Server, clients: int, seconds: float) -> dict:
 
 
 def large_grids(server: Server, clients: int, seconds: float) -> dict:
-    stop, small = threading.Event(), []
-    threads = [threading.Thread(target=loop, args=(f"{server.url}/generate", {"n": 1024}, stop,
-                                                   None)) for _ in range(clients)]
-    threads.append(threading.Thread(target=loop, args=(f"{server.url}/generate", {"n": 16},
-                                                       stop, small)))
-    run_together(threads, seconds, stop)
+    stop = threading.Event()
+    load = [threading.Thread(target=loop, args=(f"{server.url}/generate", {"n": 1024}, stop))
+            for _ in range(clients)]
+    small = probed(server.url, ("/generate",), {"n": 16}, seconds, load, stop)["/generate"]
     return {"n16_ms": {"count": len(small), **quantiles_ms(small)}}
-
-
-def run_together(threads: list[threading.Thread], seconds: float, stop: threading.Event) -> None:
-    """Start the threads, let them run for ``seconds``, stop them and wait for them."""
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
 
 
 def quantiles_ms(seconds: list[float]) -> dict[str, float]:
