@@ -21,7 +21,7 @@ test: setup lint unit
 # the inner loop: every test that starts no worker or uvicorn process and trains nothing
 # full-size (the machine's Redis and PostgreSQL are still used)
 test-fast:
-	$(VENV)/pytest -m "not gpu and not processes and not full_size"
+	$(VENV)/pytest -n auto -m "not gpu and not processes and not full_size"
 
 # requirements.lock and requirements-dev.lock from pyproject.toml (UPGRADE=1: newest releases)
 lock:
