@@ -114,6 +114,7 @@ def main() -> None:
                 to_dict(trainer.generator_config), weights, device
             )
             result = evaluator.evaluate_generator(generator, n=args.n, seed=0)
+            figures = result.figures()
             row = {
                 "setting": setting,
                 "seed": args.seed,
@@ -121,7 +122,8 @@ def main() -> None:
                 "weights": name,
                 "ema_decay": config.ema_decay,
                 "batch_size": config.batch_size,
-                **result.figures(),
+                "noise_seed": figures.pop("seed", 0),
+                **figures,
             }
             asked = "—" if result.label_accuracy is None else f"{100 * result.label_accuracy:.1f} %"
             print(f"| {setting} | {args.seed} | {length:,} | {name} | "
