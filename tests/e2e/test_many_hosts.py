@@ -76,7 +76,7 @@ class Cluster:
     def held(self) -> list[Stack]:
         """The hosts whose worker holds a job at its gate."""
         return [host for host in self.hosts.values()
-                if any((gate.folder / "reached").exists() for gate in host.gates.values())]
+                if any(gate.was_reached() for gate in host.gates.values())]
 
     def release(self) -> None:
         for host in self.hosts.values():
@@ -186,8 +186,7 @@ def test_a_postgres_restart_mid_job_ends_in_a_definite_state_and_generate_keeps_
     with b.client() as client:
         job = submit(client, iterations=40, seed=12)
         [host] = wait_for(cluster.held, 120, "the job to reach step 5")
-        [worker] = [name for name, gate in host.gates.items()
-                    if (gate.folder / "reached").exists()]
+        [worker] = [name for name, gate in host.gates.items() if gate.was_reached()]
         worker_log = host.root / f"{worker}.log"
         with Hammer(b, clients=2, params={"n": 4, "seed": 1}) as hammer:
             cluster.postgres.stop()

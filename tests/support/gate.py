@@ -128,6 +128,10 @@ class ProcessGate:
         self._reached.unlink(missing_ok=True)
         self._hold.write_text(" ".join(str(step) for step in steps))
 
+    def was_reached(self) -> bool:
+        """Whether a job has reached this gate since it was last armed."""
+        return self._reached.exists()
+
     def wait_reached(self, step: int | None = None, timeout: float = 120) -> int:
         """Wait for a job to be held (at ``step``, when given); the step it is held at."""
 
