@@ -17,12 +17,12 @@ cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 SMOKE=${GPU_CHECK_SMOKE:-0}
-if [[ $SMOKE == 1 ]]; then  # the script's path, cheaply: tiny, eager (compiling on a CPU
-    # takes minutes), batch 16; bfloat16 is left out: on a CPU without bfloat16 instructions
-    # even a few iterations of it take minutes
+if [[ $SMOKE == 1 ]]; then  # the script's path, cheaply: the tiny networks, a few iterations,
+    # eager (compiling on a CPU takes minutes), batch 16; bfloat16 is left out: on a CPU without
+    # bfloat16 instructions even a few iterations of it take minutes
     DEVICE=cpu REPEATS=2 PER_REPEAT=1 WARMUP=1 SLOW=8 SAMPLES=500 SLOW_LIMIT=120
     PRECISIONS=(float32 auto)
-    COMPILE=() BATCH=(--batch-size 16)
+    COMPILE=() BATCH=(--batch-size 16 --network-size tiny)
 else
     DEVICE=cuda REPEATS=6 PER_REPEAT=20 WARMUP=5 SLOW=10000 SAMPLES=10000 SLOW_LIMIT=150
     PRECISIONS=(float32 auto bfloat16)

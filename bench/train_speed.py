@@ -1,9 +1,10 @@
 """Training speed: the project's Trainer against the plain eager yardstick (bench/naive.py).
 
-Both train the tutorial's networks with its schedule (k=2 discriminator steps, 2 generator
-steps per iteration) on real MNIST, at the same batch size, on the same device, in one
-process. Their timed blocks alternate (A B, B A, A B, ...; warm-up excluded), so a busy
-shared machine slows both alike; the ratio reported is the median of the per-repeat ratios.
+Both train the tutorial's networks (or, with --network-size, a narrower form of them) with
+its schedule (k=2 discriminator steps, 2 generator steps per iteration) on real MNIST, at the
+same batch size, on the same device, in one process. Their timed blocks alternate (A B, B A,
+A B, ...; warm-up excluded), so a busy shared machine slows both alike; the ratio reported is
+the median of the per-repeat ratios.
 
 Also printed: the work per iteration (matrix-multiply and convolution FLOPs of one project
 iteration, counted by torch.utils.flop_counter.FlopCounterMode; elementwise work is not
@@ -36,11 +37,11 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.naive import NaiveTrainer
 from shared_models.config import (
+    NETWORK_SIZES,
     PRECISIONS,
-    DiscriminatorConfig,
-    GeneratorConfig,
     TrainConfig,
     bounds_of,
+    network_configs,
 )
 from shared_models.data import ImageData, load_dataset
 from shared_models.training import (
@@ -107,7 +108,7 @@ def synchronize(device: torch.device) -> None:
 
 def peak_gflops(device: torch.device, dtype: torch.dtype = torch.float32) -> float:
     """Best of several large square matmuls: what this device's GEMM reaches right now."""
-    n = 4096 if device.type == "cuda" else 2048
+    n = 4096 if device.type == "cuda" else 1024
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")
@@ -175,7 +176,7 @@ def warm_up(trainer: Trainer | NaiveTrainer, iterations: int, device: torch.devi
 
 
 def compare(args: argparse.Namespace, data: ImageData, device: torch.device) -> dict[str, Any]:
-    gcfg, dcfg = GeneratorConfig(), DiscriminatorConfig()
+    gcfg, dcfg = network_configs(False, args.network_size)
     config = train_config(args, args.batch_size)
     trainers: dict[str, Trainer | NaiveTrainer] = {
         "naive": NaiveTrainer(config, gcfg, dcfg, data.images, device),
@@ -205,6 +206,7 @@ def compare(args: argparse.Namespace, data: ImageData, device: torch.device) -> 
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "batch_size": args.batch_size,
+        "network_size": args.network_size,
         "precision": args.precision,
         "compile": args.compile,
         "repeats": args.repeats,
@@ -237,7 +239,7 @@ def compare(args: argparse.Namespace, data: ImageData, device: torch.device) -> 
 def size_table(
     args: argparse.Namespace, data: ImageData, device: torch.device
 ) -> list[dict[str, Any]]:
-    gcfg, dcfg = GeneratorConfig(), DiscriminatorConfig()
+    gcfg, dcfg = network_configs(False, args.network_size)
     trainers: dict[str, Trainer | NaiveTrainer] = {}
     for size in args.sizes:
         trainer = Trainer(train_config(args, size), gcfg, dcfg, data, device)
@@ -279,7 +281,9 @@ def full_run(args: argparse.Namespace, data: ImageData, device: torch.device) ->
     with tempfile.TemporaryDirectory() as temp:
         run_dir = args.keep_run or Path(temp)
         start = time.perf_counter()
-        result = train(config, data, run_dir, device=device, hooks=hooks)
+        gcfg, dcfg = network_configs(False, args.network_size)
+        result = train(config, data, run_dir, generator_config=gcfg, discriminator_config=dcfg,
+                       device=device, hooks=hooks)
         wall = time.perf_counter() - start
     steady = [step for step in sorted(marks) if step >= min(50, result.step // 2)]
     first, last = steady[0], steady[-1]
@@ -351,6 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--no-sizes", action="store_const", const=[], dest="sizes")
     parser.add_argument("--compile", action="store_true", help="TrainConfig(compile=True)")
+    parser.add_argument("--network-size", choices=NETWORK_SIZES, default="tutorial",
+                        help="the networks to time (default: the tutorial's)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto")
     parser.add_argument(
         "--full-run",

@@ -10,12 +10,17 @@ if [ ! -x .venv/bin/python ]; then
   echo "creating .venv with $($PYTHON --version)"
   "$PYTHON" -m venv .venv
 fi
-echo "installing dcgan-service and its dependencies into .venv (torch 2.14.1 is large: minutes the first time)"
 # exactly the packages of the lock (the dependencies, the dev, bench and flower extras), checked
-# against their hashes; then the project itself, editable, built with the lock's setuptools
-.venv/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
-  -r requirements-dev.lock
-.venv/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+# against their hashes; then the project itself, editable, built with the lock's setuptools.
+# Skipped when the lock and pyproject.toml are those the venv was last installed from.
+installed=$(cat requirements-dev.lock pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat .venv/.installed-from 2>/dev/null)" != "$installed" ]; then
+  echo "installing dcgan-service and its dependencies into .venv (torch 2.14.1 is large: minutes the first time)"
+  .venv/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+    -r requirements-dev.lock
+  .venv/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+  echo "$installed" > .venv/.installed-from
+fi
 
 # Debian packages: Fashion-MNIST, and Chromium for the dashboard's browser tests
 PACKAGES="dataset-fashion-mnist chromium chromium-driver"

@@ -29,6 +29,7 @@ from shared_models.evaluation.metrics import (
     per_class_accuracy,
     total_variation,
 )
+from shared_models.evaluation.test_stats_cache import cached_test_stats
 from shared_models.generator_io import generator_from_state
 from shared_models.networks import Generator
 from shared_models.sampling import SampleInputs, generate, grid_inputs
@@ -80,22 +81,34 @@ class Evaluator:
         test: ImageData,
         info: ClassifierInfo | None = None,
         batch_size: int = BATCH_SIZE,
+        test_stats: FeatureStats | None = None,
     ) -> None:
+        """``test_stats``: the test images' feature statistics under this classifier, when
+        already known (``for_dataset`` caches them); else computed here."""
         self.classifier = classifier.eval()
         self.info = info
         self.dataset = test.name
         self.num_classes = classifier.config.num_classes
         self.batch_size = batch_size
-        self.test_stats = FeatureStats.of(classify(classifier, test.images, batch_size).features)
+        if test_stats is None:
+            test_stats = FeatureStats.of(classify(classifier, test.images, batch_size).features)
+        self.test_stats = test_stats
         self.test_shares = class_shares(test.labels, self.num_classes)
 
     @classmethod
     def for_dataset(
         cls, dataset: str, data_dir: Path, device: torch.device | str = "cpu"
     ) -> Evaluator:
-        """The cached classifier (trained first if missing) and the data set's test split."""
+        """The cached classifier (trained first if missing), the data set's test split and
+        its feature statistics (cached beside the classifier)."""
         classifier, info = load_or_train_classifier(dataset, data_dir)
-        return cls(classifier.to(device), load_dataset(dataset, data_dir, "test"), info)
+        classifier = classifier.to(device)
+        test = load_dataset(dataset, data_dir, "test")
+        stats = cached_test_stats(
+            info, torch.device(device).type,
+            lambda: FeatureStats.of(classify(classifier, test.images, BATCH_SIZE).features),
+        )
+        return cls(classifier, test, info, test_stats=stats)
 
     def evaluate_images(
         self, images: torch.Tensor, labels: torch.Tensor | None = None, seed: int | None = None

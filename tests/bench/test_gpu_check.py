@@ -1,6 +1,7 @@
-"""bench/gpu_check.sh, the GPU machine's one call, run end to end on the CPU in its smoke mode,
-the way that machine runs it: the repository on PYTHONPATH and none of the service's packages
-importable (FastAPI, Celery, pydantic-settings are not installed there)."""
+"""bench/gpu_check.sh, the GPU machine's one call, run end to end on the CPU in its smoke mode
+(the tiny networks), the way that machine runs it: the repository on PYTHONPATH and none of
+the service's packages importable (FastAPI, Celery, pydantic-settings are not installed
+there)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import json
 import os
 import subprocess
 import sys
-
-import pytest
 
 from tests.conftest import REPO
 
@@ -30,7 +29,6 @@ STEPS = ("speed-float32", "speed-auto", "slow-compiled-cold", "slow-compiled-war
          "slow-eager-float32", "tests", "score-compiled", "score-eager-float32")
 
 
-@pytest.mark.full_size
 def test_the_gpu_check_runs_every_step_without_the_services_packages(tmp_path, data_dir):
     (tmp_path / "block").mkdir()
     (tmp_path / "block" / "sitecustomize.py").write_text(BLOCKER)

@@ -35,6 +35,7 @@ from shared_models.evaluation.metrics import (
     total_variation,
 )
 from shared_models.evaluation.reference import noise_images, real_images, reference_values
+from shared_models.evaluation.test_stats_cache import cached_test_stats, read_stats, stats_path
 from shared_models.networks import Generator, init_weights
 from shared_models.training.batches import to_unit_range
 from tests.conftest import TINY_G
@@ -151,6 +152,61 @@ def test_an_unreadable_manifest_is_refused_and_weights_without_one_count_as_miss
         read_info(weights)
     manifest_path(weights).unlink()
     assert read_info(weights) is None  # an unfinished save: trained again, never trusted
+
+
+# --- the test set's cached statistics ------------------------------------------------------
+
+
+def same_stats(a: FeatureStats, b: FeatureStats) -> bool:
+    return torch.equal(a.mean, b.mean) and torch.equal(a.cov, b.cov) and a.count == b.count
+
+
+def test_the_test_sets_statistics_are_cached_per_classifier_and_device(
+    mnist_classifier, evaluator, tmp_path
+):
+    info = replace(mnist_classifier[1], path=tmp_path / "mnist-cnn.pt")
+    computed = []
+
+    def compute() -> FeatureStats:
+        computed.append(1)
+        return evaluator.test_stats
+
+    for _ in range(2):
+        assert same_stats(cached_test_stats(info, "cpu", compute), evaluator.test_stats)
+    assert len(computed) == 1 and stats_path(info).is_file()
+    cached_test_stats(replace(info, sha256="0" * 64), "cpu", compute)  # another classifier
+    cached_test_stats(info, "cuda", compute)  # the same one on another kind of device
+    assert len(computed) == 3
+
+
+@pytest.mark.parametrize("damage", ["garbage", "nan", "shape", "missing key"])
+def test_a_damaged_statistics_file_is_computed_again(mnist_classifier, evaluator, tmp_path,
+                                                     damage):
+    info = replace(mnist_classifier[1], path=tmp_path / "mnist-cnn.pt")
+    good = evaluator.test_stats
+    state = {"classifier_sha256": info.sha256, "device": "cpu", "mean": good.mean,
+             "cov": good.cov, "count": good.count}
+    if damage == "nan":
+        state["cov"] = good.cov.clone().fill_(float("nan"))
+    elif damage == "shape":
+        state["cov"] = good.cov[:3]
+    elif damage == "missing key":
+        del state["mean"]
+    if damage == "garbage":
+        stats_path(info).write_bytes(b"\x80not a torch file")
+    else:
+        torch.save(state, stats_path(info))
+    assert same_stats(cached_test_stats(info, "cpu", lambda: good), good)
+    assert same_stats(read_stats(stats_path(info), {"classifier_sha256": info.sha256,
+                                                    "device": "cpu"}), good)  # replaced
+
+
+def test_an_evaluator_for_a_data_set_scores_as_one_computed_from_scratch(evaluator, data_dir):
+    cached = Evaluator.for_dataset("mnist", data_dir)  # computes or reads the data folder's file
+    assert same_stats(cached.test_stats, evaluator.test_stats)
+    generator = tiny_generator(seed=3)
+    assert (cached.evaluate_generator(generator, 200, seed=1)
+            == evaluator.evaluate_generator(generator, 200, seed=1))
 
 
 # --- Fréchet distance -----------------------------------------------------------------------
