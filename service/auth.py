@@ -19,7 +19,7 @@ MARK = "x-dcgan-token"  # an operation's mark, replaced by its security requirem
 GUARDED = {MARK: True}
 
 
-def require_token(request: Request, settings: SettingsDep) -> None:
+async def require_token(request: Request, settings: SettingsDep) -> None:
     if settings.api_token is None:
         return
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")

@@ -1,4 +1,8 @@
-"""Dependencies of the routes, as ``Annotated`` aliases of the app's shared objects."""
+"""Dependencies of the routes, as ``Annotated`` aliases of the app's shared objects.
+
+Each is an ``async def``: FastAPI runs a plain ``def`` dependency on the thread pool, and a
+hop to a thread (and back, for the GIL) per dependency per request is what a getter must not
+cost when that pool is busy."""
 
 from __future__ import annotations
 
@@ -20,51 +24,51 @@ from service.render_admission import RenderAdmission
 from service.settings import ServiceSettings
 
 
-def get_settings(request: Request) -> ServiceSettings:
+async def get_settings(request: Request) -> ServiceSettings:
     return request.app.state.settings
 
 
-def get_jobs(request: Request) -> JobStore:
+async def get_jobs(request: Request) -> JobStore:
     return request.app.state.jobs
 
 
-def get_models(request: Request) -> ModelRecords:
+async def get_models(request: Request) -> ModelRecords:
     return request.app.state.models
 
 
-def get_artifacts(request: Request) -> ArtifactStore:
+async def get_artifacts(request: Request) -> ArtifactStore:
     return request.app.state.artifacts
 
 
-def get_artifact_cache(request: Request) -> ArtifactCache:
+async def get_artifact_cache(request: Request) -> ArtifactCache:
     return request.app.state.artifact_cache
 
 
-def get_pins(request: Request) -> ServingPins:
+async def get_pins(request: Request) -> ServingPins:
     return request.app.state.pins
 
 
-def get_model_server(request: Request) -> ModelServer:
+async def get_model_server(request: Request) -> ModelServer:
     return request.app.state.model_server
 
 
-def get_admission(request: Request) -> RenderAdmission:
+async def get_admission(request: Request) -> RenderAdmission:
     return request.app.state.admission
 
 
-def get_batcher(request: Request) -> RenderBatcher:
+async def get_batcher(request: Request) -> RenderBatcher:
     return request.app.state.batcher
 
 
-def get_exports(request: Request) -> ExportBuilds:
+async def get_exports(request: Request) -> ExportBuilds:
     return request.app.state.exports
 
 
-def get_celery(request: Request) -> Celery:
+async def get_celery(request: Request) -> Celery:
     return request.app.state.celery
 
 
-def get_metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
