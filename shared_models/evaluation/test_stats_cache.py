@@ -4,9 +4,10 @@ Every score compares a generator's features with the test set's, and computing t
 (10,000 images through the classifier) takes longer than scoring a few hundred samples. They
 depend on nothing but the classifier and the test split (both verified by SHA-256 when read),
 so ``<data_dir>/classifiers/mnist-cnn.test-stats.pt`` keeps them, tagged with the classifier's
-SHA-256 and the kind of device that computed them (their last digits differ between a CPU and a
-GPU). A file for another classifier or device, or one that does not read as the statistics it should
-hold, is computed again and replaced: the cache never changes a figure, only how soon it comes.
+SHA-256 and the kind of device that computed them (their last digits differ between a CPU and
+a GPU). A file for another classifier or device, or one that does not read as the statistics it
+should hold, is computed again and replaced: the cache never changes a figure, only how soon
+it comes.
 """
 
 from __future__ import annotations
@@ -58,15 +59,16 @@ def read_stats(path: Path, key: dict[str, str]) -> FeatureStats | None:
                      "again", path)
             return None
         mean, cov, count = state["mean"], state["cov"], state["count"]
-        dims = mean.shape[0] if isinstance(mean, torch.Tensor) and mean.ndim == 1 else -1
-        if (
-            not isinstance(cov, torch.Tensor)
-            or cov.shape != (dims, dims)
-            or mean.dtype != torch.float64
-            or cov.dtype != torch.float64
-            or not isinstance(count, int)
-            or count < 2
-            or not (torch.isfinite(mean).all() and torch.isfinite(cov).all())
+        if not (
+            isinstance(mean, torch.Tensor)
+            and isinstance(cov, torch.Tensor)
+            and mean.ndim == 1
+            and cov.shape == (mean.shape[0], mean.shape[0])
+            and mean.dtype == cov.dtype == torch.float64
+            and isinstance(count, int)
+            and count >= 2
+            and torch.isfinite(mean).all()
+            and torch.isfinite(cov).all()
         ):
             raise ValueError("not a feature mean and covariance")
     except Exception as error:  # noqa: BLE001 - any unreadable file is recomputed, not served
