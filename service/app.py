@@ -92,7 +92,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.exports = ExportBuilds(
         partial(build_archive, app.state.artifact_cache, scratch=settings.model_cache_dir),
         settings.max_concurrent_exports, settings.max_waiting_exports,
-        settings.export_cache_bytes,
+        settings.export_cache_bytes, settings.max_sending_exports,
     )
     app.state.metrics.watch(app.state.admission, app.state.batcher, server, app.state.jobs)
     log.info("service ready: broker %s, database %s, store %s, serving %s",

@@ -7,7 +7,8 @@ own, ``max_builds`` at a time, so the thread pool the other routes use stays fre
 asking for an archive being built wait for that one build; past ``max_waiting`` archives
 waiting for a build, a request is shed with 429. Built archives are kept in memory, newest
 used last, up to ``keep_bytes`` together, and sent in chunks under each connection's flow
-control, so many clients downloading one archive share one copy of it.
+control, so many clients downloading one archive share one copy of it; at most
+``max_sending`` downloads are sent at once, the others wait their turn.
 
 An archive is keyed on what it holds: the model (its id and the SHA-256 of its weights), the
 scores its card shows (they arrive after publication) and the format.
@@ -50,8 +51,12 @@ def key_of(record: ModelRecord, kind: str) -> Key:
 
 
 class ExportBuilds:
-    def __init__(self, build: Build, max_builds: int, max_waiting: int, keep_bytes: int) -> None:
+    def __init__(
+        self, build: Build, max_builds: int, max_waiting: int, keep_bytes: int, max_sending: int
+    ) -> None:
         self.build = build
+        self.max_sending = max_sending
+        self._sending: asyncio.Semaphore | None = None  # made on the event loop that serves
         self.max_waiting = max_waiting
         self.keep_bytes = keep_bytes
         self.built = 0  # archives built so far
@@ -77,6 +82,24 @@ class ExportBuilds:
                 future = self._pool.submit(self._build, key, record, kind)
                 self._in_flight[key] = future
         return await asyncio.wrap_future(future)
+
+    async def send(self, archive: Archive) -> AsyncIterator[memoryview]:
+        """``archive`` a chunk at a time (views, not copies), once one of ``max_sending``
+        places to send from is free: the server waits for each connection to take a chunk
+        before handing it the next.
+
+        A connection whose socket still has room takes a chunk without waiting, so a download
+        yields to the event loop between chunks (else it would fill its socket's buffers,
+        megabytes, in one go); and every turn of the loop sends a chunk to each download, so
+        the downloads sent at once bound how long a turn takes, and how long any other request
+        (a health probe) waits for its own."""
+        if self._sending is None:
+            self._sending = asyncio.Semaphore(self.max_sending)
+        view = memoryview(archive.content)
+        async with self._sending:
+            for start in range(0, len(view), CHUNK):
+                yield view[start : start + CHUNK]
+                await asyncio.sleep(0)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -107,9 +130,3 @@ class ExportBuilds:
             self._kept_bytes -= len(dropped.content)
 
 
-async def chunks(content: bytes) -> AsyncIterator[memoryview]:
-    """``content`` a chunk at a time (views, not copies): the server waits for each
-    connection to take one before handing it the next."""
-    view = memoryview(content)
-    for start in range(0, len(view), CHUNK):
-        yield view[start : start + CHUNK]

@@ -100,7 +100,7 @@ class ServiceSettings(Settings):
     )
     # model archives (GET /models/{id}/export): built this many at a time, on threads of
     # their own; past this many archives waiting for a build, 429; built ones kept in memory
-    # up to this many bytes together
+    # up to this many bytes together; this many sent at once, the other downloads wait their turn
     max_concurrent_exports: int = Field(
         1, validation_alias="DCGAN_MAX_CONCURRENT_EXPORTS", ge=1,
         description=(
@@ -118,6 +118,13 @@ class ServiceSettings(Settings):
         128 * 2**20, validation_alias="DCGAN_EXPORT_CACHE_BYTES", ge=0,
         description=(
             "built archives kept in memory, all together"
+        ),
+    )
+    max_sending_exports: int = Field(
+        8, validation_alias="DCGAN_MAX_SENDING_EXPORTS", ge=1,
+        description=(
+            "model archives sent at once; the other downloads wait their turn, their "
+            "connections open"
         ),
     )
 

@@ -28,7 +28,6 @@ from core.redaction import redact_paths
 from registry.model_records import ModelRecord
 from service.deps import ArtifactsDep, ExportsDep, ModelServerDep
 from service.errors import problems
-from service.exports import chunks
 from service.model_server import ModelNotFound, ModelServer
 from service.schemas import ModelView
 from shared_models.generator_io import generator_from_weights
@@ -106,7 +105,7 @@ async def export_model(
             status.HTTP_404_NOT_FOUND, f"model {record.id} is no longer stored"
         ) from error
     return StreamingResponse(
-        chunks(archive.content),
+        exports.send(archive),
         media_type=MEDIA_TYPES[kind],
         headers={
             "Content-Length": str(len(archive.content)),

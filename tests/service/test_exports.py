@@ -4,6 +4,7 @@ builds waiting a request is shed with 429, while cheap routes keep answering."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from dcgan_cli.waiting import wait_for
 from service.app import create_app
+from service.exports import CHUNK, Archive, ExportBuilds
 from tests.service.conftest import make_settings, train_run
 
 
@@ -76,3 +78,36 @@ def test_past_the_builds_waiting_a_request_is_shed_and_cheap_routes_still_answer
             go.set()
             assert waiting.result(timeout=60).status_code == 200
         assert client.get("/models/second:2/export").status_code == 200
+
+
+def test_past_the_downloads_sent_at_once_the_next_waits_for_one_to_end() -> None:
+    """Two places to send from: a third download starts only when one of the two ends, and
+    each download hands the event loop back between chunks."""
+    archive = Archive("model.zip", bytes(range(256)) * (CHUNK // 128))  # two chunks
+
+    async def downloads() -> None:
+        exports = ExportBuilds(lambda record, kind: None, 1, 1, 0, max_sending=2)  # type: ignore
+        first, second, third = (exports.send(archive) for _ in range(3))
+        other = asyncio.Event()
+
+        async def another_request() -> None:
+            other.set()
+
+        other_request = asyncio.ensure_future(another_request())
+        assert bytes(await anext(first)) == archive.content[:CHUNK]
+        assert not other.is_set()  # nothing waited so far
+        assert bytes(await anext(first)) == archive.content[CHUNK:]
+        assert other.is_set()  # the loop ran another task between the chunks
+        await other_request
+        await anext(second)
+        waiting = asyncio.ensure_future(anext(third))
+        for _ in range(10):  # turns of the event loop: the third is still waiting
+            await asyncio.sleep(0)
+        assert not waiting.done()
+        await first.aclose()  # the first download ends: its place goes to the third
+        assert bytes(await waiting) == archive.content[:CHUNK]
+        for download in (second, third):
+            await download.aclose()
+        exports.close()
+
+    asyncio.run(downloads())
