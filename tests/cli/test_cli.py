@@ -1,4 +1,5 @@
-"""The ``dcgan`` command as a user runs it: a real process, real MNIST."""
+"""The ``dcgan`` command as a user runs it, on real MNIST: the training run as a process of its
+own, the other commands by the entry point in this process (``tests.cli.run``)."""
 
 import io
 import json
@@ -11,13 +12,13 @@ import pytest
 from PIL import Image
 
 from shared_models.data import MNIST
-from tests.cli.run import assert_one_line_error, dcgan
+from tests.cli.run import assert_one_line_error, dcgan, dcgan_process
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory, data_dir) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("cli") / "run"
-    result = dcgan(
+    result = dcgan_process(
         "train", "--out", str(out), "--iterations", "50", "--batch-size", "8", "--seed", "1",
         "--checkpoint-every", "20", "--network-size", "tiny", "--json",
         "--data-dir", str(data_dir),

@@ -9,7 +9,8 @@ import torch
 
 from dcgan_cli.worker_command import check_training_device
 from shared_models.training.device import check_device
-from tests.cli.run import assert_one_line_error, dcgan
+from tests.cli.run import assert_one_line_error
+from tests.cli.run import dcgan_process as dcgan
 
 
 def test_the_cpu_always_runs():
