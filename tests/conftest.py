@@ -43,9 +43,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Modules with a test that starts processes or trains full-size first (pytest-xdist
     hands modules out in this order): the run ends on short tests, not on one process
     finishing a long module alone."""
-    long_modules = {item.module for item in items
+    long_modules = {item.path for item in items
                     if any(item.get_closest_marker(name) for name in LONG)}
-    items.sort(key=lambda item: item.module not in long_modules)  # stable: order kept within
+    items.sort(key=lambda item: item.path not in long_modules)  # stable: order kept within
 
 
 def require_marker(name: str, what: str) -> None:

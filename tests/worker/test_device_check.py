@@ -9,8 +9,7 @@ import torch
 
 from dcgan_cli.worker_command import check_training_device
 from shared_models.training.device import check_device
-from tests.cli.run import assert_one_line_error
-from tests.cli.run import dcgan_process as dcgan
+from tests.cli.run import assert_one_line_error, dcgan_process
 
 
 def test_the_cpu_always_runs():
@@ -38,8 +37,9 @@ def test_the_automatic_choice_says_why_it_is_the_cpu():
 
 
 def test_a_worker_told_to_use_a_device_that_cannot_run_refuses_to_start(tmp_path):
-    result = dcgan("worker", env={"DCGAN_DEVICE": "cuda:99", "DCGAN_DATA_DIR": str(tmp_path),
-                                  "DCGAN_RUNS_DIR": str(tmp_path / "runs")}, cwd=tmp_path)
+    env = {"DCGAN_DEVICE": "cuda:99", "DCGAN_DATA_DIR": str(tmp_path),
+           "DCGAN_RUNS_DIR": str(tmp_path / "runs")}
+    result = dcgan_process("worker", env=env, cwd=tmp_path)
     assert_one_line_error(result, 2, "DCGAN_DEVICE=cuda:99", "CUDA is not usable")
     assert not (tmp_path / "runs").exists()  # it stopped before touching anything
 
