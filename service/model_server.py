@@ -52,6 +52,7 @@ class ModelServer:
         self.serving: Serving | None = None
         self.swaps = 0
         self.reload_failures = 0
+        self.refreshes = 0  # reload passes completed
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -66,15 +67,21 @@ class ModelServer:
     def refresh(self) -> None:
         """Serve the policy's first valid choice (a swap only when it is a new model)."""
         with self._refresh_lock:
-            choice = self.policy.choose()
-            if self._serve_first(choice) or choice.reason is not Reason.PINNED:
-                return
-            pinned = choice.candidates[0]
-            why = self.loader.reason(pinned.sha256) or "it cannot be loaded"
-            self._serve_first(self.policy.choose(
-                follow_pin=False,
-                why_not_pinned=f"the pinned model {pinned.id} cannot be served ({why}); ",
-            ))
+            try:
+                self._refresh()
+            finally:
+                self.refreshes += 1
+
+    def _refresh(self) -> None:
+        choice = self.policy.choose()
+        if self._serve_first(choice) or choice.reason is not Reason.PINNED:
+            return
+        pinned = choice.candidates[0]
+        why = self.loader.reason(pinned.sha256) or "it cannot be loaded"
+        self._serve_first(self.policy.choose(
+            follow_pin=False,
+            why_not_pinned=f"the pinned model {pinned.id} cannot be served ({why}); ",
+        ))
 
     def _serve_first(self, choice: Choice) -> bool:
         for record in choice.candidates:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -85,18 +84,21 @@ def test_the_loop_answers_while_a_model_loads(client, settings, mnist_small, mon
     models = client.app.state.models
     models.add(replace(models.get("served:2"), job_id="cold", final=False))  # never loaded yet
     rebuild = ModelLoader._rebuild
+    loading_started, released = threading.Event(), threading.Event()
+    held_to_the_end: list[bool] = []
 
-    def slow_rebuild(self: ModelLoader, record: Any) -> Any:
-        time.sleep(1.5)  # a big artifact on a slow disk
+    def held_rebuild(self: ModelLoader, record: Any) -> Any:
+        """A big artifact on a slow disk: the load lasts until the test lets it end (or, should
+        the loop be blocked and /livez never answer, until a failsafe a minute later)."""
+        loading_started.set()
+        held_to_the_end.append(not released.wait(60))
         return rebuild(self, record)
 
-    monkeypatch.setattr(ModelLoader, "_rebuild", slow_rebuild)
+    monkeypatch.setattr(ModelLoader, "_rebuild", held_rebuild)
     with ThreadPoolExecutor(max_workers=1) as pool:
         loading = pool.submit(client.get, "/generate", params={"model": "cold:2", "n": 1})
-        time.sleep(0.3)
-        started = time.perf_counter()
-        assert client.get("/livez").status_code == 200
-        waited = time.perf_counter() - started
-        assert not loading.done()  # the load was still running
+        assert loading_started.wait(60), "the model's load never started"
+        assert client.get("/livez").status_code == 200  # while the load is held
+        released.set()
         assert loading.result().status_code == 200
-    assert waited < 0.5, waited
+    assert held_to_the_end == [False]  # /livez answered before the load was let go

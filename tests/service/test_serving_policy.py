@@ -30,6 +30,14 @@ def wait_serving(client, model: str, reason: str, timeout: float = 10.0) -> dict
     )
 
 
+def reload_passes(client, passes: int = 2) -> None:
+    """Wait for the app to finish ``passes`` more reload passes: the last of them began after
+    whatever the test changed before."""
+    server = client.app.state.model_server
+    target = server.refreshes + passes
+    wait_for(lambda: server.refreshes >= target, 30, f"{passes} reload passes")
+
+
 def clone(client, source: ModelRecord, job: str, metrics: dict | None,
           **changes) -> ModelRecord:
     """Another job's row for the same stored artifact (another data set, other scores)."""
@@ -61,7 +69,7 @@ def test_only_scored_final_models_of_the_served_data_set_are_promoted(client, se
     original = models.get("first:2")
     clone(client, original, "fashion", dataset="fashion-mnist", metrics=GOOD)
     clone(client, original, "unscored", metrics=None)
-    time.sleep(1.0)  # several reloads
+    reload_passes(client)
     listed = client.get("/models").json()
     assert listed["served"] == "first:2" and listed["serving"]["reason"] == "promoted"
     verdicts = {m["id"]: (m["promotable"], m["gate"]) for m in listed["models"]}
@@ -93,7 +101,7 @@ def test_pin_rollback_and_unpin_reach_every_replica(client, settings, mnist_smal
         wait_serving(replica, "a:2", "pinned")
         # a pinned model stays served whatever promotion would choose
         clone(client, models.get("b:2"), "newest", metrics=GOOD)
-        time.sleep(0.6)
+        reload_passes(replica)
         assert serving(replica)["model"] == "a:2"
 
         pinned = client.put("/serving/pin", json={"model": "b", "note": "b is fine after all"})
