@@ -120,6 +120,11 @@ def fill_job_form(
     page, iterations: int, batch_size: int, checkpoint_every: int, seed=None, ema_decay=None,
     network_size="tiny",
 ):
+    # the form takes its starting values from the job spec when the API sends it: filled
+    # before that, the test's values would be overwritten
+    page.wait_for_function(
+        "() => document.getElementById('job-form').dataset.spec === 'applied'", timeout=60_000
+    )
     page.get_by_label("Length").select_option("iterations")
     page.get_by_label("Network size").select_option(network_size)
     page.get_by_label("Iterations", exact=True).fill(str(iterations))
@@ -131,11 +136,24 @@ def fill_job_form(
         page.get_by_label("Weight average decay").fill(str(ema_decay))
 
 
+def press(button) -> None:
+    """Press ``button`` from the keyboard. The page's header and job list change height as
+    their answers arrive (the form's button moves tens of pixels after a load), and a mouse
+    click aimed before such a shift lands on whatever has moved under it."""
+    button.press("Enter")
+
+
 def submit_form(page, stack) -> tuple[str, str, str | None]:
     """Click Start and wait for the verdict: (kind, message text, job id)."""
     message = page.get_by_test_id("form-message")
     page.evaluate("() => { document.getElementById('form-message').dataset.kind = ''; }")
-    page.get_by_role("button", name="Start training").click()
+    invalid = page.evaluate("""() => [...document.getElementById('job-form').elements]
+        .filter((field) => !field.checkValidity())
+        .map((field) => `${field.name}=${field.value}: ${field.validationMessage}`)""")
+    assert invalid == [], f"the browser would not submit the form: {invalid}"
+    page.wait_for_function("() => !document.getElementById('job-submit').disabled",
+                           timeout=60_000)
+    press(page.get_by_role("button", name="Start training"))
     kind = until(page, stack, """() => {
         const kind = document.getElementById("form-message").dataset.kind;
         return kind === "ok" || kind === "error" ? kind : null;
@@ -267,7 +285,7 @@ def test_the_cancel_button_stops_a_long_job(open_stack, page):
     row_state(page, stack, job_id, ["running"], "the job to run")
 
     row = page.locator(f'tr[data-job-id="{job_id}"]')
-    row.get_by_role("button", name=f"Cancel job {job_id[:8]}").click()
+    press(row.get_by_role("button", name=f"Cancel job {job_id[:8]}"))
     with stack.client() as client:
         wait_for(lambda: client.get(f"/jobs/{job_id}").json()["cancel_requested"], 30,
                  "the cancel to be recorded")
@@ -282,12 +300,12 @@ def test_the_cancel_button_stops_a_long_job(open_stack, page):
 
     # a finished job can be deleted, with its checkpoints (after a confirmation)
     page.once("dialog", lambda dialog: dialog.dismiss())
-    row.get_by_role("button", name=f"Delete job {job_id[:8]}").click()
+    press(row.get_by_role("button", name=f"Delete job {job_id[:8]}"))
     assert row.is_visible()
     with stack.client() as client:
         served = client.get("/models").json()["served"] or ""
     page.once("dialog", lambda dialog: dialog.accept())
-    row.get_by_role("button", name=f"Delete job {job_id[:8]}").click()
+    press(row.get_by_role("button", name=f"Delete job {job_id[:8]}"))
     if served.startswith(f"{job_id}:"):
         # run alone, this job holds the only model, which is served: it is kept
         until(page, stack, "() => document.getElementById('action-message').textContent"
@@ -352,7 +370,7 @@ def test_a_token_protected_service_in_a_narrow_window(token_stack, page):
     # cancelling needs the token as well
     page.get_by_label("API token").fill("")
     cancel = page.get_by_role("button", name=f"Cancel job {job_id[:8]}")
-    cancel.click()
+    press(cancel)
     message = page.get_by_test_id("action-message")
     until(page, stack, "() => document.getElementById('action-message').textContent",
           "the refused cancel's message")
@@ -360,7 +378,7 @@ def test_a_token_protected_service_in_a_narrow_window(token_stack, page):
     with stack.client() as client:
         assert client.get(f"/jobs/{job_id}").json()["state"] in ("queued", "running")
     page.get_by_label("API token").fill(TOKEN)
-    cancel.click()
+    press(cancel)
     with stack.client() as client:
         wait_for(lambda: client.get(f"/jobs/{job_id}").json()["cancel_requested"], 30,
                  "the cancel to be recorded")
