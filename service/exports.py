@@ -55,8 +55,7 @@ class ExportBuilds:
         self, build: Build, max_builds: int, max_waiting: int, keep_bytes: int, max_sending: int
     ) -> None:
         self.build = build
-        self.max_sending = max_sending
-        self._sending: asyncio.Semaphore | None = None  # made on the event loop that serves
+        self._sending = asyncio.Semaphore(max_sending)
         self.max_waiting = max_waiting
         self.keep_bytes = keep_bytes
         self.built = 0  # archives built so far
@@ -93,8 +92,6 @@ class ExportBuilds:
         megabytes, in one go); and every turn of the loop sends a chunk to each download, so
         the downloads sent at once bound how long a turn takes, and how long any other request
         (a health probe) waits for its own."""
-        if self._sending is None:
-            self._sending = asyncio.Semaphore(self.max_sending)
         view = memoryview(archive.content)
         async with self._sending:
             for start in range(0, len(view), CHUNK):
