@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 from dcgan_cli.main import main
 
@@ -33,7 +34,8 @@ class Result:
 def dcgan(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> Result:
     """``dcgan ARGS...`` run by its ``main`` in this process."""
     out, err = io.StringIO(), io.StringIO()
-    with _environment(env or {}), _working_folder(cwd), _root_logger_kept(), \
+    folder = contextlib.chdir(cwd) if cwd is not None else contextlib.nullcontext()
+    with mock.patch.dict(os.environ, env or {}), folder, _root_logger_kept(), \
             contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             code = main(list(args))
@@ -57,30 +59,6 @@ def assert_one_line_error(result, code: int, *fragments: str) -> None:
     last = result.stderr.strip().splitlines()[-1]
     for fragment in fragments:
         assert fragment in last, last
-
-
-@contextlib.contextmanager
-def _environment(extra: dict[str, str]) -> Iterator[None]:
-    saved = dict(os.environ)
-    os.environ.update(extra)
-    try:
-        yield
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-
-
-@contextlib.contextmanager
-def _working_folder(folder: Path | None) -> Iterator[None]:
-    if folder is None:
-        yield
-        return
-    saved = os.getcwd()
-    os.chdir(folder)
-    try:
-        yield
-    finally:
-        os.chdir(saved)
 
 
 @contextlib.contextmanager

@@ -144,7 +144,7 @@ def press(button) -> None:
 
 
 def submit_form(page, stack) -> tuple[str, str, str | None]:
-    """Click Start and wait for the verdict: (kind, message text, job id)."""
+    """Press Start and wait for the verdict: (kind, message text, job id)."""
     message = page.get_by_test_id("form-message")
     page.evaluate("() => { document.getElementById('form-message').dataset.kind = ''; }")
     invalid = page.evaluate("""() => [...document.getElementById('job-form').elements]
