@@ -50,7 +50,14 @@ jobs = Table(
     Column("started_at", DOUBLE),
     Column("finished_at", DOUBLE),
     Column("queue", Text, nullable=False, server_default=DEFAULT_QUEUE),
+    # the number of the job's newest event (job_events.seq)
+    Column("event_seq", Integer, nullable=False, server_default=text("0")),
+    # the job's trace, W3C trace context as JSON ({"traceparent": ...}); NULL: not traced
+    Column("trace_context", JsonText),
+    # the job's experiment-tracking (MLflow) run; NULL: not tracked
+    Column("tracking_run_id", Text),
     Index("jobs_by_state", "state"),
+    Index("jobs_by_updated", "updated_at"),
 )
 Index("jobs_by_created", jobs.c.created_at.desc())
 
@@ -97,6 +104,19 @@ serving_pins = Table(
     Column("replaced", Text),  # the model served when the row was written
     Column("note", Text),
     Column("created_at", DOUBLE, nullable=False),
+)
+
+# What happened to each job, in order: seq counts from 1 per job (jobs.event_seq is the newest).
+# kind: state, progress, checkpoint, scored, log; data: the event's JSON object.
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("job_id", Text, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("kind", Text, nullable=False),
+    Column("data", JsonText, nullable=False),
+    Column("created_at", DOUBLE, nullable=False),
+    Index("job_events_by_created", "created_at"),
 )
 
 # Loss history of a job: float32 little-endian, shape (steps, 2) = (D, G) per iteration.

@@ -5,17 +5,24 @@ clock (``db_now()``), so replicas and workers on different hosts never race: a j
 only while queued, started only while not finished, and run by one worker at a time, the holder
 of its lease. Submissions serialise on the admission row, so the cap on active jobs holds
 however many API replicas accept jobs at once.
+
+Every change a watcher cares about also writes the job's next event (``job_events``), in the
+same transaction: the UPDATE that makes the change takes the event's number from the job's
+row (``event_seq + 1``), so a job's events commit in their order, one after another, whichever
+host writes them (``jobs.events`` reads them back).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from sqlalchemy import (
     ColumnElement,
+    Connection,
     Engine,
     RowMapping,
     String,
@@ -31,7 +38,15 @@ from sqlalchemy import (
 )
 
 from core.database import db_now, json_merge, reading, upsert
-from core.tables import ADMISSION_ROW, admission, job_losses, jobs, stopping_workers
+from core.tables import (
+    ADMISSION_ROW,
+    admission,
+    job_events,
+    job_losses,
+    jobs,
+    stopping_workers,
+)
+from jobs.events import EventKind, JobEvent, state_event
 from jobs.progress import JobProgress
 from jobs.states import ACTIVE, TERMINAL, JobState
 
@@ -57,6 +72,9 @@ class JobRecord:
     started_at: float | None
     finished_at: float | None
     queue: str
+    event_seq: int
+    trace_context: dict[str, str] | None
+    tracking_run_id: str | None
 
     @property
     def finished(self) -> bool:
@@ -122,9 +140,11 @@ class JobStore:
                 params=params,
                 progress=JobProgress(step=0, total=total).changes(),
                 queue=queue,
+                event_seq=1,
             )
-            row = db.execute(job.returning(*jobs.c)).mappings().one()
-        return JobRecord.from_row(row)
+            record = JobRecord.from_row(db.execute(job.returning(*jobs.c)).mappings().one())
+            _insert_events(db, [record], state_event)
+        return record
 
     def get(self, job_id: str) -> JobRecord | None:
         with reading(self.engine) as db:
@@ -161,6 +181,7 @@ class JobStore:
         queued = jobs.c.state == JobState.QUEUED.value
         rows = self._update(
             (jobs.c.id == job_id) & IS_ACTIVE,
+            event=state_event,
             state=case((queued, JobState.CANCELLED.value), else_=jobs.c.state),
             finished_at=case((queued, db_now()), else_=jobs.c.finished_at),
             cancel_requested=1,
@@ -172,6 +193,7 @@ class JobStore:
         """Mark the job failed, unless it already finished."""
         self._update(
             (jobs.c.id == job_id) & jobs.c.state.not_in(FINISHED),
+            event=state_event,
             state=JobState.FAILED.value,
             error=error,
             finished_at=db_now(),
@@ -200,6 +222,7 @@ class JobStore:
         )
         rows = self._update(
             (jobs.c.id == job_id) & jobs.c.state.not_in(FINISHED) & free,
+            event=state_event,
             state=case((spent, JobState.FAILED.value), else_=JobState.RUNNING.value),
             error=case((spent, gave_up), else_=jobs.c.error),
             attempts=case((spent, jobs.c.attempts), else_=jobs.c.attempts + 1),
@@ -238,7 +261,10 @@ class JobStore:
     def merge_progress(self, job_id: str, fields: dict[str, Any]) -> None:
         """Merge ``fields`` into the job's progress, in the database (concurrent calls add up)."""
         self._update(
-            jobs.c.id == job_id, progress=json_merge(jobs.c.progress, fields), updated_at=db_now()
+            jobs.c.id == job_id,
+            event=lambda _: (EventKind.PROGRESS, fields),
+            progress=json_merge(jobs.c.progress, fields),
+            updated_at=db_now(),
         )
 
     def finish(
@@ -252,6 +278,7 @@ class JobStore:
         """End the job, if ``owner`` still holds its lease."""
         self._update(
             (jobs.c.id == job_id) & (jobs.c.lease_owner == owner),
+            event=state_event,
             state=state.value,
             error=error,
             progress=json_merge(jobs.c.progress, progress.changes() if progress else {}),
@@ -270,6 +297,7 @@ class JobStore:
         """
         self._update(
             (jobs.c.id == job_id) & (jobs.c.lease_owner == owner),
+            event=state_event,
             state=JobState.QUEUED.value,
             lease_owner=None,
             lease_until=None,
@@ -288,6 +316,7 @@ class JobStore:
         return self._update(
             (jobs.c.state == JobState.RUNNING.value)
             & or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < db_now()),
+            event=state_event,
             state=JobState.QUEUED.value,
             lease_owner=None,
             lease_until=None,
@@ -321,6 +350,58 @@ class JobStore:
                 select(stopping_workers.c.worker).where(stopping_workers.c.worker == worker)
             ).first()
         return found is not None
+
+    # --- events ------------------------------------------------------------------------------
+
+    def add_event(self, job_id: str, kind: EventKind, data: dict[str, Any]) -> None:
+        """Write the job's next event (none when the job is gone)."""
+        self._update(jobs.c.id == job_id, event=lambda _: (kind, data), updated_at=db_now())
+
+    def events(self, job_id: str, after: int = 0, limit: int = 1000) -> list[JobEvent]:
+        """The job's events numbered above ``after``, oldest first."""
+        query = (
+            select(job_events)
+            .where((job_events.c.job_id == job_id) & (job_events.c.seq > after))
+            .order_by(job_events.c.seq)
+            .limit(limit)
+        )
+        with reading(self.engine) as db:
+            return [JobEvent.from_row(row) for row in db.execute(query).mappings()]
+
+    def event_heads(self, changed_since: float | None) -> tuple[float, dict[str, int]]:
+        """The database's time now, and the newest event number of every job changed since
+        ``changed_since`` (every job when None)."""
+        query = select(jobs.c.id, jobs.c.event_seq)
+        if changed_since is not None:
+            query = query.where(jobs.c.updated_at >= changed_since)
+        with reading(self.engine) as db:
+            now = db.execute(select(db_now())).scalar_one()
+            heads = {job_id: seq for job_id, seq in db.execute(query)}
+        return float(now), heads
+
+    def events_since(self, created_since: float, limit: int = 10_000) -> list[JobEvent]:
+        """Every job's events written since ``created_since``, each job's in order."""
+        query = (
+            select(job_events)
+            .where(job_events.c.created_at >= created_since)
+            .order_by(job_events.c.created_at, job_events.c.job_id, job_events.c.seq)
+            .limit(limit)
+        )
+        with reading(self.engine) as db:
+            return [JobEvent.from_row(row) for row in db.execute(query).mappings()]
+
+    def remove_events_before(self, cutoff: float) -> int:
+        """Delete the events written before ``cutoff`` (seconds since the epoch)."""
+        with self.engine.begin() as db:
+            return db.execute(delete(job_events).where(job_events.c.created_at < cutoff)).rowcount
+
+    def record_trace(self, job_id: str, context: dict[str, str]) -> None:
+        """Keep the job's trace context, so every delivery of the job joins its trace."""
+        self._update(jobs.c.id == job_id, trace_context=context)
+
+    def record_tracking_run(self, job_id: str, run_id: str) -> None:
+        """Keep the job's experiment-tracking run, so a resumed job continues it."""
+        self._update(jobs.c.id == job_id, tracking_run_id=run_id)
 
     # --- loss histories ----------------------------------------------------------------------
 
@@ -360,8 +441,31 @@ class JobStore:
             rows = db.execute(query if where is None else query.where(where)).mappings()
             return [JobRecord.from_row(row) for row in rows]
 
-    def _update(self, where: ColumnElement[bool], **values: Any) -> list[JobRecord]:
-        """One conditional UPDATE; the rows it changed, as they are now."""
+    def _update(
+        self, where: ColumnElement[bool], event: EventOf | None = None, **values: Any
+    ) -> list[JobRecord]:
+        """One conditional UPDATE; the rows it changed, as they are now. With ``event``, each
+        changed job's next event too, in the same transaction."""
+        if event is not None:
+            values["event_seq"] = jobs.c.event_seq + 1
         with self.engine.begin() as db:
             rows = db.execute(update(jobs).where(where).values(**values).returning(*jobs.c))
-            return [JobRecord.from_row(row) for row in rows.mappings()]
+            records = [JobRecord.from_row(row) for row in rows.mappings()]
+            if event is not None:
+                _insert_events(db, records, event)
+            return records
+
+
+# what a change writes as each changed job's event: its kind and data, from the record as the
+# change left it
+EventOf = Callable[[JobRecord], tuple[EventKind, dict[str, Any]]]
+
+
+def _insert_events(db: Connection, records: list[JobRecord], event: EventOf) -> None:
+    rows = []
+    for record in records:
+        kind, data = event(record)
+        rows.append({"job_id": record.id, "seq": record.event_seq, "kind": kind.value,
+                     "data": data})
+    if rows:
+        db.execute(insert(job_events).values(created_at=db_now()), rows)

@@ -43,9 +43,10 @@ def job_params(params: dict[str, Any]) -> JobSpec:
         return JobSpec.model_construct(**known)
 
 
-# the job record's fields a client does not see: the queue's and the lease's bookkeeping
+# the job record's fields a client does not see: the queue's, the lease's and the events'
+# bookkeeping, and the job's trace context
 JOB_FIELDS_NOT_SHOWN = frozenset({"updated_at", "lease_owner", "lease_until", "enqueued_at",
-                                  "queue"})
+                                  "queue", "event_seq", "trace_context"})
 
 
 class JobView(BaseModel):
@@ -60,6 +61,9 @@ class JobView(BaseModel):
     cancel_requested: bool
     attempts: int = Field(description="deliveries to a worker so far")
     model: str | None = Field(None, description="the job's newest checkpoint, for /generate")
+    tracking_run_id: str | None = Field(
+        None, description="the job's MLflow run, when runs are tracked (MLFLOW_TRACKING_URI)"
+    )
 
     @classmethod
     def of(cls, record: JobRecord) -> JobView:
@@ -77,6 +81,7 @@ class JobView(BaseModel):
             cancel_requested=record.cancel_requested,
             attempts=record.attempts,
             model=None if step is None else f"{record.id}:{step}",
+            tracking_run_id=record.tracking_run_id,
         )
 
 
