@@ -15,8 +15,8 @@ host writes them (``jobs.events`` reads them back).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
