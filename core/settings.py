@@ -170,6 +170,21 @@ class Settings(BaseSettings):
         ),
     )
 
+    # experiment tracking (worker/tracking.py): MLflow's own variable names
+    tracking_uri: str | None = Field(
+        None, validation_alias="MLFLOW_TRACKING_URI",
+        description=(
+            "an MLflow tracking server: every job is then a run there (needs the tracking "
+            "extra, mlflow-skinny); unset: nothing is tracked"
+        ),
+    )
+    tracking_experiment: str = Field(
+        "dcgan", validation_alias="MLFLOW_EXPERIMENT_NAME", min_length=1,
+        description=(
+            "the MLflow experiment the jobs' runs go to"
+        ),
+    )
+
     @field_validator("keep_finished_jobs", mode="before")
     @classmethod
     def _empty_means_keep_everything(cls, value: object) -> object:

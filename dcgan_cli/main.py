@@ -21,6 +21,7 @@ from dcgan_cli import (
     serve_command,
     train_command,
     up_command,
+    watch_command,
     worker_command,
 )
 from dcgan_cli.errors import CommandError, user_errors
@@ -35,6 +36,7 @@ COMMANDS = [
     eval_command,
     export_command,
     up_command,
+    watch_command,
     db_command,
     flower_command,
 ]

@@ -25,8 +25,9 @@ def run(args: argparse.Namespace) -> int:
     # deferred: torch, Celery and the database layer load only when the command runs
     from service.app import create_app
     from service.http_protocol import bounded_protocol
+    from service.http_server import Server
 
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(args.settings),
         host=args.host,
         port=args.port,
@@ -35,4 +36,5 @@ def run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=args.graceful_timeout,
         log_config=None,  # keep the process's own (JSON) logging
     )
+    Server(config).run()
     return 0

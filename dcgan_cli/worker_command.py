@@ -84,6 +84,7 @@ def check_training_device(requested: str | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     # deferred: torch, Celery and the database layer load only when the command runs
+    from core import tracing
     from jobs.bootstrap import prepare_shared_state
     from shared_models.training.setup import use_compile_cache
     from worker.app import create_worker_app
@@ -100,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
     use_compile_cache(settings.data_dir)
     if settings.eval_samples:
         ensure_classifier()
+    tracing.configure("dcgan-worker")  # before the pool forks: each pool process renews it
     app = create_worker_app(settings)
     app.worker_main(
         [

@@ -24,7 +24,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, delete, select
 
 from artifacts.publishing import artifact_keys, manifest_key
 from artifacts.store import ArtifactStore
-from core.tables import job_losses, jobs, models, serving_pins
+from core.tables import job_events, job_losses, jobs, models, serving_pins
 from jobs.states import TERMINAL
 from registry.model_records import ModelRecord
 
@@ -72,6 +72,7 @@ def remove_job(
                 )
         rows = _delete_models(db, models.c.job_id == job_id)
         db.execute(delete(job_losses).where(job_losses.c.job_id == job_id))
+        db.execute(delete(job_events).where(job_events.c.job_id == job_id))
         db.execute(delete(jobs).where(jobs.c.id == job_id))
     keys = store.list(job_id)
     store.delete(*keys)

@@ -379,21 +379,29 @@ class JobStore:
             heads = {job_id: seq for job_id, seq in db.execute(query)}
         return float(now), heads
 
-    def events_since(self, created_since: float, limit: int = 10_000) -> list[JobEvent]:
-        """Every job's events written since ``created_since``, each job's in order."""
+    def events_since(self, created_since: float) -> list[JobEvent]:
+        """Every job's events written since ``created_since``, by job and number."""
         query = (
             select(job_events)
             .where(job_events.c.created_at >= created_since)
-            .order_by(job_events.c.created_at, job_events.c.job_id, job_events.c.seq)
-            .limit(limit)
+            .order_by(job_events.c.job_id, job_events.c.seq)
         )
         with reading(self.engine) as db:
             return [JobEvent.from_row(row) for row in db.execute(query).mappings()]
 
-    def remove_events_before(self, cutoff: float) -> int:
-        """Delete the events written before ``cutoff`` (seconds since the epoch)."""
+    def clock(self) -> float:
+        """The database's time now (seconds since the epoch)."""
+        with reading(self.engine) as db:
+            return float(db.execute(select(db_now())).scalar_one())
+
+    def remove_progress_events_before(self, cutoff: float) -> int:
+        """Delete the progress events written before ``cutoff`` (seconds since the epoch): a
+        job's newer reports and its record say more. Its other events go with the job."""
+        old_progress = (job_events.c.created_at < cutoff) & (
+            job_events.c.kind == EventKind.PROGRESS.value
+        )
         with self.engine.begin() as db:
-            return db.execute(delete(job_events).where(job_events.c.created_at < cutoff)).rowcount
+            return db.execute(delete(job_events).where(old_progress)).rowcount
 
     def record_trace(self, job_id: str, context: dict[str, str]) -> None:
         """Keep the job's trace context, so every delivery of the job joins its trace."""

@@ -16,6 +16,7 @@ import secrets
 
 from celery import Celery
 
+from core import tracing
 from core.settings import Settings
 from jobs.job_store import JobRecord, JobStore
 
@@ -63,8 +64,18 @@ def task_id(job_id: str) -> str:
 
 def enqueue(app: Celery, store: JobStore, job: JobRecord) -> str:
     """Publish the job's message on the job's own queue; raises when the broker is down.
-    Returns the publication's task id."""
+    Returns the publication's task id.
+
+    With tracing on, the message's headers carry the publication's trace; the job's first
+    publication records it on the job, and each later one (the reaper's, after a hand-back)
+    continues it.
+    """
     published = task_id(job.id)
-    app.send_task(TRAIN_TASK, args=[job.id], queue=job.queue, task_id=published)
+    with tracing.publishing(TRAIN_TASK, job.queue, published, job.trace_context, job=job.id):
+        headers = tracing.carrier()
+        app.send_task(TRAIN_TASK, args=[job.id], queue=job.queue, task_id=published,
+                      headers=headers)
+        if headers and job.trace_context is None:
+            store.record_trace(job.id, headers)
     store.mark_enqueued(job.id)
     return published

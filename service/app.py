@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 
 from artifacts.cache import ArtifactCache
 from artifacts.store import ArtifactStore
+from core import tracing
 from core.database import make_engine
 from jobs.bootstrap import prepare_shared_state
 from jobs.job_store import JobStore
@@ -26,6 +27,7 @@ from service.batching import RenderBatcher
 from service.body_limit import BodyLimits
 from service.cross_site import CrossSiteGuard
 from service.errors import install_error_handlers
+from service.event_feed import EventFeed
 from service.exports import ExportBuilds
 from service.header_limits import HeaderLimits
 from service.metrics import LatencyMiddleware, Metrics
@@ -38,6 +40,7 @@ from service.retention import RetentionThread
 from service.routes import (
     dashboard,
     docs,
+    events,
     generate,
     health,
     jobs,
@@ -56,6 +59,7 @@ log = logging.getLogger(__name__)
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ServiceSettings = app.state.settings
+    tracing.configure("dcgan-api")  # when the OTEL_* variables name a collector
     settings.runs_dir.mkdir(parents=True, exist_ok=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     await anyio.to_thread.run_sync(prepare_shared_state, settings)
@@ -94,6 +98,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.max_concurrent_exports, settings.max_waiting_exports,
         settings.export_cache_bytes, settings.max_sending_exports,
     )
+    app.state.event_feed = EventFeed(app.state.jobs, settings.event_poll_seconds,
+                                     settings.keep_progress_events_hours * 3600)
+    app.state.event_feed.start()
     app.state.metrics.watch(app.state.admission, app.state.batcher, server, app.state.jobs)
     log.info("service ready: broker %s, database %s, store %s, serving %s",
              "embedded (SQLite)" if settings.embedded else "redis", engine.url.render_as_string(),
@@ -101,12 +108,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        await app.state.event_feed.stop()
         if retention is not None:
             retention.stop()
         server.stop()
         app.state.batcher.stop()
         app.state.exports.close()
         engine.dispose()
+        tracing.flush()
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -134,9 +143,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(HeaderLimits, max_bytes=settings.max_header_bytes,
                        max_count=settings.max_header_count)
     app.add_middleware(LatencyMiddleware, metrics=app.state.metrics)
+    app.add_middleware(tracing.TracingMiddleware)  # a span per request when tracing is on
     for router in (
         health.router,
         jobs.router,
+        events.router,
         losses.router,
         generate.router,
         models.router,

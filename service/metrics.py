@@ -1,6 +1,7 @@
 """Prometheus metrics (prometheus_client), one registry per app.
 
-Request latency is recorded by an ASGI middleware per route template and status; the
+Request latency is recorded by an ASGI middleware per route template and status (an event
+stream's until it opens, not for its lifetime); the
 process's CPU time, memory and open files (``process_*``), the Python runtime and the garbage
 collector (``python_*``) come from prometheus_client's own collectors. Everything else is
 read at scrape time from the objects that own it: the render admission (in flight,
@@ -138,19 +139,29 @@ class LatencyMiddleware:
             return
         started = time.perf_counter()
         status = 500
+        observed = False
+
+        def observe() -> None:
+            nonlocal observed
+            if not observed:
+                observed = True
+                self.metrics.latency.labels(
+                    scope["method"], route_template(scope), str(status)
+                ).observe(time.perf_counter() - started)
 
         async def record_status(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if any(name == b"content-type" and value.startswith(b"text/event-stream")
+                       for name, value in message.get("headers", ())):
+                    observe()  # a stream's latency is its opening, not its lifetime
             await send(message)
 
         try:
             await self.app(scope, receive, record_status)
         finally:
-            self.metrics.latency.labels(
-                scope["method"], route_template(scope), str(status)
-            ).observe(time.perf_counter() - started)
+            observe()
 
 
 def route_template(scope: Scope) -> str:

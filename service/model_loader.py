@@ -16,6 +16,7 @@ a load attempt every ten minutes at most.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from artifacts.cache import ArtifactCache
+from core import tracing
 from core.redaction import redact_paths
 from registry.model_records import ModelRecord
 from shared_models.networks import Generator
@@ -96,7 +98,8 @@ class ModelLoader:
                 return _failed(InvalidModel(self.invalid[record.sha256].reason))
             future = self._in_flight.get(record.sha256)
             if future is None:
-                future = self._pool.submit(self._load, record)
+                # in the asker's context: the load's span belongs to its request's trace
+                future = self._pool.submit(contextvars.copy_context().run, self._load, record)
                 self._in_flight[record.sha256] = future
             return future
 
@@ -145,10 +148,11 @@ class ModelLoader:
                     reason, wait)
 
     def _rebuild(self, record: ModelRecord) -> Generator:
-        generator, _ = self.artifacts.load(record, self.device)
-        if not torch.isfinite(outputs(generator, grid_inputs(generator, 2, seed=0))).all():
-            raise InvalidModel("test forward pass gave non-finite values")
-        return generator
+        with tracing.span("model.load", model=record.id):
+            generator, _ = self.artifacts.load(record, self.device)
+            if not torch.isfinite(outputs(generator, grid_inputs(generator, 2, seed=0))).all():
+                raise InvalidModel("test forward pass gave non-finite values")
+            return generator
 
 
 def _done(value: LoadedModel) -> Future[LoadedModel]:

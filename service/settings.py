@@ -127,6 +127,32 @@ class ServiceSettings(Settings):
             "connections open"
         ),
     )
+    event_poll_seconds: float = Field(
+        0.25, validation_alias="DCGAN_EVENT_POLL_SECONDS", gt=0, le=5,
+        description=(
+            "how often the API looks for new job events while a client watches (one query "
+            "per replica, however many streams are open)"
+        ),
+    )
+    event_heartbeat_seconds: float = Field(
+        15.0, validation_alias="DCGAN_EVENT_HEARTBEAT_SECONDS", gt=0, lt=30,
+        description=(
+            "an idle event stream sends a comment this often, so proxies keep it open"
+        ),
+    )
+    max_event_streams: int = Field(
+        1000, validation_alias="DCGAN_MAX_EVENT_STREAMS", ge=1,
+        description=(
+            "event streams open at once per replica; beyond, 503 with Retry-After"
+        ),
+    )
+    keep_progress_events_hours: float = Field(
+        24.0, validation_alias="DCGAN_KEEP_PROGRESS_EVENTS_HOURS", gt=0,
+        description=(
+            "progress events older than this are deleted; a job's other events stay as "
+            "long as the job"
+        ),
+    )
 
     # Bounds on what one request may cost before the app answers it (docs/hostile-input.md).
     # A route may declare another body bound (service.body_limit.larger_body).

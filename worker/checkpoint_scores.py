@@ -16,12 +16,14 @@ from artifacts.store import ArtifactStore
 from core.database import make_engine
 from core.redaction import redact_paths
 from core.settings import Settings
+from jobs.events import EventKind
 from jobs.job_store import JobStore
 from jobs.progress import JobProgress
 from registry.model_records import ModelRecord, ModelRecords
 from registry.scores import Scores
 from shared_models.evaluation import Evaluator
 from shared_models.evaluation.classifier_store import classifier_path, read_info
+from worker.tracking import Tracker, log_scores
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class CheckpointScorer:
             ArtifactStore.from_url(settings.store_url), settings.model_cache_dir
         )
         self._evaluators: dict[str, Evaluator | None] = {}
+        self.tracker = Tracker.from_settings(settings)  # the scores in the job's MLflow run
 
     def score(self, job_id: str, model_id: str) -> dict[str, Any] | None:
         """Score one stored checkpoint; None when it is gone or cannot be scored here."""
@@ -53,9 +56,13 @@ class CheckpointScorer:
         self.models.set_metrics(model_id, metrics)
         scores = Scores.model_validate({"step": record.step, **metrics})
         self.jobs.update_progress(job_id, JobProgress(metrics=scores))
+        self.jobs.add_event(job_id, EventKind.SCORED, {"model": model_id, "scores": metrics})
+        log_scores(self.tracker, self.jobs, job_id, record.step, metrics)
         return metrics
 
     def close(self) -> None:
+        if self.tracker is not None:
+            self.tracker.close()
         self.engine.dispose()
 
     def _metrics(self, record: ModelRecord) -> dict[str, Any] | None:

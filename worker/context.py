@@ -1,5 +1,5 @@
-"""What one worker process talks to: the database, the artifact store and the scorer
-process.
+"""What one worker process talks to: the database, the artifact store, the scorer process
+and the experiment tracking server.
 
 Everything is opened on first use in the process that uses it. The worker's main process
 forks its pool process; ``after_fork`` drops the database connections the child inherited
@@ -19,6 +19,7 @@ from core.settings import Settings
 from jobs.job_store import JobStore
 from registry.model_records import ModelRecords
 from worker.scorer import ScorerProcess
+from worker.tracking import Tracker
 
 
 class WorkerContext:
@@ -45,6 +46,13 @@ class WorkerContext:
     def scorer(self) -> ScorerProcess:
         return ScorerProcess(self.settings)
 
+    @cached_property
+    def tracker(self) -> Tracker | None:
+        """The process's line to the MLflow server; None without MLFLOW_TRACKING_URI."""
+        return Tracker.from_settings(self.settings)
+
     def after_fork(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose(close=False)
+        # a tracker's thread does not run in the child: the child starts its own
+        self.__dict__.pop("tracker", None)

@@ -16,8 +16,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from core import tracing
 from core.log_context import job_context
 from core.redaction import redact_paths
+from jobs.events import EventKind
 from jobs.job_store import JobRecord
 from jobs.progress import JobProgress, Precision, TrainedSegment
 from jobs.spec import JobSpec
@@ -34,9 +36,11 @@ from shared_models.training import (
 )
 from shared_models.training.run_folder import plan_run, run
 from worker.context import WorkerContext
+from worker.job_log import job_log_events
 from worker.job_monitor import JobMonitor, StopReason
 from worker.persistence import best_effort, persistently
 from worker.publisher import CheckpointPublisher
+from worker.tracking import JobTracking
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +61,7 @@ def run_job(
     ``on_checkpoint`` runs after each checkpoint is published (by default: the checkpoint is
     handed to the scorer process).
     """
-    with job_context(job_id):
+    with job_context(job_id), job_log_events(context.jobs, job_id):
         return JobRun(context, job_id, owner, on_checkpoint).run()
 
 
@@ -88,6 +92,7 @@ class JobRun:
             log.info("job %s: not running it here (%s)", self.job_id, claim.reason)
             return claim.reason
         assert claim.record is not None
+        self.tracking = JobTracking(self.context.tracker, self.jobs, claim.record)
         monitor = JobMonitor(
             self.jobs, self.job_id, self.owner,
             heartbeat_seconds=settings.heartbeat_seconds,
@@ -114,6 +119,7 @@ class JobRun:
         self._progress(JobProgress(
             device=describe_device(device), worker=self.owner, total=config.iterations
         ))
+        self.tracking.start(spec)
         data = cached_dataset(config.dataset, self.settings.data_dir.resolve())
         persistently(lambda: self.publisher.fetch_newest(self.job_id), "fetching the checkpoint")
 
@@ -126,6 +132,7 @@ class JobRun:
                 iterations_per_s=round(progress.iterations_per_s, 3),
                 eta_s=None if progress.eta_s is None else round(progress.eta_s, 1),
             ))
+            self.tracking.losses(progress)
 
         def publish(saved: SavedCheckpoint) -> None:
             # on the checkpoint writer's thread: training goes on meanwhile
@@ -134,10 +141,14 @@ class JobRun:
                 f"publishing checkpoint {saved.manifest.step}",
             )
             self._progress(JobProgress(checkpoint_step=saved.manifest.step))
+            best_effort(lambda: self.jobs.add_event(self.job_id, EventKind.CHECKPOINT, {
+                "model": model.id, "step": model.step, "final": model.final,
+            }), "a checkpoint event")
             if self.on_checkpoint is not None:
                 self.on_checkpoint(self.job_id, saved)
             else:
                 self.context.scorer.submit(self.job_id, model.id)
+            self.tracking.checkpoint(saved, model)
 
         def started(trainer: Trainer) -> None:
             segment = trainer.segment
@@ -155,6 +166,8 @@ class JobRun:
             should_stop=monitor.should_stop,
             on_progress=report,
             on_checkpoint=publish,
+            checkpoint_scope=lambda step: tracing.span("checkpoint.save", job=self.job_id,
+                                                       step=step),
             on_start=started,
             checkpoint_on_stop=lambda: monitor.stop_reason is not StopReason.LEASE_LOST,
             progress_every_s=1.0,
@@ -193,9 +206,11 @@ class JobRun:
             persistently(lambda: self.jobs.hand_back(self.job_id, self.owner),
                          "handing the job back")
             log.info("job %s: checkpointed at step %d, handed back", self.job_id, result.step)
+            self.tracking.end(None)  # the run stays open for the next delivery
             return JobState.QUEUED
         log.warning("job %s: lease lost at step %d; another worker owns it", self.job_id,
                     result.step)
+        self.tracking.end(None)  # the run goes on with the worker that holds the lease now
         return "lease lost"
 
     def _finish(self, state: JobState, error: str | None = None,
@@ -205,6 +220,7 @@ class JobRun:
                                      progress=progress),
             f"recording that the job {state}",
         )
+        self.tracking.end(state)
 
     def _progress(self, report: JobProgress) -> None:
         best_effort(lambda: self.jobs.update_progress(self.job_id, report),

@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import Celery, signals
 
+from core import tracing
 from core.log_context import current_job
 from worker.context import WorkerContext
 from worker.local_names import LocalWorkerNames
@@ -61,9 +62,11 @@ class Lifecycle:
         self.context.after_fork()
 
     def stop_scorer(self, **_: Any) -> None:
-        """The pool process is going: its scorer finishes what it holds and exits."""
+        """The pool process is going: its scorer finishes what it holds and exits, and its
+        spans are sent (a pool process ends without the interpreter's exit hooks)."""
         if "scorer" in self.context.__dict__:
             self.context.scorer.close()
+        tracing.flush()
 
     def start_recovery(self, sender: Any = None, **_: Any) -> None:
         hostname = getattr(sender, "hostname", None)
@@ -87,3 +90,4 @@ class Lifecycle:
         if hostname:
             self.local_names.remove(hostname)
             self.context.jobs.set_worker_stopping(hostname, False)
+        tracing.flush()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from artifacts.publishing import StoredCheckpoint, artifact_keys, manifest_key
 from artifacts.store import ArtifactStore
+from core import tracing
 from jobs.job_store import JobStore
 from registry.model_records import ModelRecord, ModelRecords
 from shared_models.checkpoint import CheckpointError, manifest_path, read_manifest
@@ -33,12 +34,13 @@ class CheckpointPublisher:
         self.uploader = StoredCheckpoint(store, scratch_root)
 
     def publish(self, job_id: str, saved: SavedCheckpoint, keep: int) -> ModelRecord:
-        record = self.models.add(self.uploader.upload(job_id, saved.manifest, saved.state))
-        self.jobs.save_losses(job_id, saved.state["loss_history"].float().numpy())
-        log.info("published %s (%.1f MB training state, %.1f MB serving artifact)",
-                 record.id, record.checkpoint_size / 1e6, record.size / 1e6)
-        self.prune(job_id, keep)
-        return record
+        with tracing.span("checkpoint.publish", job=job_id, step=saved.manifest.step):
+            record = self.models.add(self.uploader.upload(job_id, saved.manifest, saved.state))
+            self.jobs.save_losses(job_id, saved.state["loss_history"].float().numpy())
+            log.info("published %s (%.1f MB training state, %.1f MB serving artifact)",
+                     record.id, record.checkpoint_size / 1e6, record.size / 1e6)
+            self.prune(job_id, keep)
+            return record
 
     def prune(self, job_id: str, keep: int) -> None:
         """Drop all but the newest ``keep`` rolling checkpoints: row, then objects."""

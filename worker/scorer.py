@@ -9,7 +9,8 @@ forked from a CUDA process). Scores are a by-product: a failure is logged and re
 the checkpoint, never fails the job; scores still pending when the worker stops are dropped.
 
 ``python -m worker.scorer`` reads the settings as one JSON line on stdin, then one
-``{"job": ..., "model": ...}`` line per checkpoint.
+``{"job": ..., "model": ..., "trace": ...}`` line per checkpoint (``trace``: the submitting
+span's trace-context headers, the parent of the scoring's span; empty when tracing is off).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import sys
 import threading
 from typing import IO, Any
 
+from core import tracing
 from core.logs import configure_logging
 from core.settings import Settings
 
@@ -42,7 +44,8 @@ class ScorerProcess:
         with self._lock:
             stdin = self._running()
             try:
-                stdin.write(json.dumps({"job": job_id, "model": model_id}) + "\n")
+                request = {"job": job_id, "model": model_id, "trace": tracing.carrier()}
+                stdin.write(json.dumps(request) + "\n")
                 stdin.flush()
             except (BrokenPipeError, OSError):
                 log.warning("the scorer process stopped: %s is not scored", model_id)
@@ -83,7 +86,9 @@ def serve(settings: Settings, requests: IO[str]) -> None:
     try:
         for line in requests:
             request: dict[str, Any] = json.loads(line)
-            scorer.score(request["job"], request["model"])
+            with tracing.span("checkpoint.score", request.get("trace"), job=request["job"],
+                              model=request["model"]):
+                scorer.score(request["job"], request["model"])
     finally:
         scorer.close()
 
@@ -96,7 +101,9 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
+    tracing.configure("dcgan-scorer")
     serve(settings, sys.stdin)
+    tracing.flush()
 
 
 if __name__ == "__main__":

@@ -5,14 +5,19 @@ memory copy on the CPU: milliseconds for the ~100 MB state) and hands it to a wr
 which serialises it, writes it atomically, runs the checkpoint hook (a worker publishes the
 checkpoint there) and prunes old ones, while the training loop goes on with the next
 iteration. One write runs at a time and in order: a save waits for the previous write first.
-A write that fails is raised on the training thread at the next save or at ``wait()``.
+A write that fails is raised on the training thread at the next save or at ``wait()``. The
+writer thread runs in a copy of the saving thread's context variables, so what the hook
+logs and traces belongs to the job that saved; ``scope`` (given the step) wraps the writing
+of the file itself, e.g. in a tracing span.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,7 @@ from shared_models.checkpoint import (
 )
 
 Hook = Callable[[Manifest, dict[str, Any]], None]
+Scope = Callable[[int], AbstractContextManager[object]]
 
 
 def host_copy(value: Any) -> Any:
@@ -42,10 +48,13 @@ def host_copy(value: Any) -> Any:
 
 
 class CheckpointWriter:
-    def __init__(self, run_dir: Path, keep: int, hook: Hook | None = None) -> None:
+    def __init__(
+        self, run_dir: Path, keep: int, hook: Hook | None = None, scope: Scope | None = None
+    ) -> None:
         self.run_dir = run_dir
         self.keep = keep
         self.hook = hook
+        self.scope = scope
         self.stalls_s: list[float] = []  # time the training thread spent in each save
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -57,7 +66,8 @@ class CheckpointWriter:
         self.wait()
         snapshot = host_copy(state)
         self._thread = threading.Thread(
-            target=self._write, args=(snapshot, final, extra), name="checkpoint-writer"
+            target=contextvars.copy_context().run, args=(self._write, snapshot, final, extra),
+            name="checkpoint-writer",
         )
         self._thread.start()
         self.stalls_s.append(time.perf_counter() - started)
@@ -75,7 +85,8 @@ class CheckpointWriter:
 
     def _write(self, state: dict[str, Any], final: bool, extra: dict[str, Any]) -> None:
         try:
-            manifest = _save(state, self.run_dir, final, extra)
+            with self.scope(int(state["step"])) if self.scope else nullcontext():
+                manifest = _save(state, self.run_dir, final, extra)
             if self.hook is not None:
                 self.hook(manifest, state)
             prune_checkpoints(self.run_dir, self.keep)

@@ -28,7 +28,7 @@ from shared_models.config import (
     from_dict,
 )
 from shared_models.data.datasets import ImageData
-from shared_models.training.checkpoint_writer import CheckpointWriter
+from shared_models.training.checkpoint_writer import CheckpointWriter, Scope
 from shared_models.training.trainer import Trainer
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,9 @@ class TrainHooks:
     on_progress: Callable[[Progress], None] | None = None
     on_log: Callable[[Progress], None] | None = None  # the tutorial's printouts
     on_checkpoint: Callable[[SavedCheckpoint], None] | None = None
+    # wraps the writing of each checkpoint's file (on the writer thread), given its step: e.g.
+    # a tracing span
+    checkpoint_scope: Scope | None = None
     on_start: Callable[[Trainer], None] | None = None
     # asked when a run stops early; False skips the stop checkpoint (e.g. another worker owns
     # the run now)
@@ -185,7 +188,7 @@ def _run(
         if hooks.on_checkpoint:
             hooks.on_checkpoint(SavedCheckpoint(manifest, state))
 
-    writer = CheckpointWriter(run_dir, config.keep_checkpoints, on_written)
+    writer = CheckpointWriter(run_dir, config.keep_checkpoints, on_written, hooks.checkpoint_scope)
 
     def save(final: bool, **extra: object) -> None:
         nonlocal checkpoint, last_saved_step

@@ -126,7 +126,9 @@ def fuzz_app(tmp_path_factory, mnist_small):
         APP.app, APP.known_jobs = None, []
 
 
-schema = load_schema(TOKEN)
+# the event streams run until their job ends or for ever (every job's): schemathesis reads a
+# response whole, so tests/service/test_events.py drives them instead
+schema = load_schema(TOKEN).exclude(path_regex=r"/events$")
 
 
 @schema.hook

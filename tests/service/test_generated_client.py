@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import importlib
 import json
-import socket
 import subprocess
 import sys
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
-from dcgan_cli.waiting import wait_for
 from service.app import create_app
 from tests.service.conftest import make_settings, train_run
+from tests.support.app_server import AppServer
 
 TOKEN = "client-token"
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
@@ -45,32 +42,6 @@ def generate_client(document: dict, folder: Path):
         sys.path.remove(str(folder))
 
 
-class Server:
-    """The app in a real uvicorn, on a free port, in a thread."""
-
-    def __init__(self, app) -> None:
-        self.socket = socket.socket()
-        self.socket.bind(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]})
-
-    def __enter__(self) -> Server:
-        self.thread.start()
-
-        def started() -> bool:
-            assert self.thread.is_alive(), "uvicorn stopped before it started"
-            return self.server.started
-
-        wait_for(started, 60, "uvicorn to start")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-        self.socket.close()
-
-
 @pytest.fixture
 def token_settings(tmp_path):
     return make_settings(tmp_path, DCGAN_API_TOKEN=TOKEN)
@@ -79,7 +50,7 @@ def token_settings(tmp_path):
 def test_a_generated_client_drives_a_job_as_is(tmp_path, token_settings, mnist_small):
     train_run(token_settings, "ready", mnist_small)
     app = create_app(token_settings)
-    with Server(app) as server:
+    with AppServer(app) as server:
         document = httpx.get(f"{server.url}/openapi.json").json()
         client_package = generate_client(document, tmp_path)
         from dcgan_client import AuthenticatedClient, Client
