@@ -48,8 +48,9 @@ def follow(client: httpx.Client, path: str, last_event_id: str | None = None
            ) -> Iterator[ServerEvent]:
     """The stream's events until the server says there are no more (204): a stream that ends
     or drops, or a replica that is shutting down (503), is asked again from the last event
-    received, as EventSource does."""
+    received, as EventSource does. A server never reached is an error at once."""
     failures = 0
+    connected = False
     while True:
         headers = {"Accept": "text/event-stream"}
         if last_event_id:
@@ -70,14 +71,15 @@ def follow(client: httpx.Client, path: str, last_event_id: str | None = None
                         request=response.request, response=response,
                     )
                 else:
+                    connected = True
                     for event in parse(response.iter_lines()):
                         failures = 0
                         last_event_id = event.id or last_event_id
                         yield event
         except httpx.TransportError as error:
             failures += 1
-            if failures > RECONNECTS:
-                raise
+            if not connected or failures > RECONNECTS:
+                raise  # never reached, or lost for good
             log.warning("event stream interrupted (%s); reconnecting", error)
             wait = min(2.0, 0.1 * 2**failures)
         time.sleep(wait)

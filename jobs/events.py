@@ -42,8 +42,10 @@ class JobEvent:
         return cls(**fields)
 
     def payload(self) -> dict[str, Any]:
-        """What a client receives: the event's data with the job and the event's number."""
-        return {"job": self.job_id, "seq": self.seq, **self.data}
+        """What a client receives: the event's data with the job, the event's number and when
+        it was written (seconds since the epoch, the database's clock)."""
+        return {"job": self.job_id, "seq": self.seq, "at": round(self.created_at, 3),
+                **self.data}
 
 
 def state_event(record: JobRecord) -> tuple[EventKind, dict[str, Any]]:

@@ -1,4 +1,5 @@
-// Talking to the service's JSON API: one error shape ({detail}), the optional bearer token.
+// Talking to the service's JSON API: one error shape ({detail}), the optional bearer token;
+// and following every job's events (GET /events, server-sent).
 
 const TOKEN_KEY = "dcgan.apiToken";
 
@@ -80,6 +81,47 @@ export const api = {
   // a finished job, with its checkpoints and models
   remove: (jobId) => request("DELETE", `/jobs/${id(jobId)}`, { auth: true }),
 };
+
+// The kinds of event GET /events sends (docs/observability.md); "reset": some were missed.
+const EVENT_KINDS = ["state", "progress", "checkpoint", "scored", "log", "reset"];
+const REOPEN_MS = 2000; // a stream the browser gave up on is opened again after this long,
+const REOPEN_MAX_MS = 30000; // doubling with each failure up to this
+
+// Every job's events through one EventSource (a browser opens few connections to an origin):
+// onEvent(kind, data) for each, onLive(open) when the stream opens or is lost. EventSource
+// reconnects by itself and resumes after the last event it received; a stream it gives up on
+// (an answer that is not a stream, such as a 503 while the service stops) is opened again
+// here, from now on. False where the browser has no EventSource.
+export function followEvents({ onEvent, onLive }) {
+  if (typeof EventSource !== "function") return false;
+  let failures = 0;
+  const open = () => {
+    const source = new EventSource("/events");
+    source.addEventListener("open", () => {
+      failures = 0;
+      onLive(true);
+    });
+    source.addEventListener("error", () => {
+      onLive(false);
+      if (source.readyState !== EventSource.CLOSED) return; // reconnecting by itself
+      failures += 1;
+      setTimeout(open, Math.min(REOPEN_MAX_MS, REOPEN_MS * 2 ** (failures - 1)));
+    });
+    for (const kind of EVENT_KINDS) {
+      source.addEventListener(kind, (message) => {
+        let data;
+        try {
+          data = JSON.parse(message.data);
+        } catch {
+          return; // not an event this dashboard understands
+        }
+        onEvent(kind, data ?? {});
+      });
+    }
+  };
+  open();
+  return true;
+}
 
 export const SAMPLE_SEED = 1234;
 

@@ -1,6 +1,8 @@
-// The dashboard: poll the API every POLL_MS, keep the job list and the selected job current.
+// The dashboard: keep the job list and the selected job current. Every job's events come
+// through one stream (GET /events) and each refreshes what it changed; polling is the safety
+// net, every LIVE_POLL_MS while the stream is open and every POLL_MS while it is not.
 
-import { ApiError, api } from "./api.js";
+import { ApiError, api, followEvents } from "./api.js";
 import { JobDetail } from "./detail.js";
 import { clock, shortId } from "./format.js";
 import { setupForm } from "./form.js";
@@ -8,6 +10,8 @@ import { JobTable } from "./jobs.js";
 
 const POLL_MS = 1500;
 const HIDDEN_POLL_MS = 10000; // a background tab polls slowly
+const LIVE_POLL_MS = 30000; // with the event stream open
+const EVENT_REFRESH_MS = 250; // events refresh the page at most this often
 const PAGE_SIZE = 20;
 
 const $ = (id) => document.getElementById(id);
@@ -18,6 +22,10 @@ const state = {
   timer: null,
   polling: false,
   again: false,
+  live: false, // the event stream is open
+  health: null, // the last poll's answer: null before the first, then {ok, text}
+  cooling: null, // the timer of EVENT_REFRESH_MS after an event's refresh
+  pending: false, // an event came while cooling
 };
 
 function selectedFromHash() {
@@ -35,6 +43,8 @@ const detail = new JobDetail({
   sampleCaption: $("sample-caption"),
   evalRows: $("eval-rows"),
   evalEmpty: $("eval-empty"),
+  log: $("job-log"),
+  logEmpty: $("log-empty"),
 });
 
 const table = new JobTable({
@@ -98,11 +108,23 @@ async function remove(id, button) {
   pollNow();
 }
 
-function setHealth(ok, text) {
+function setHealth(ok, text = "") {
+  state.health = { ok, text, at: clock() };
+  showConnection();
+}
+
+// "Live" (the event stream is open), "Polling" (it is not) or the last poll's error.
+function showConnection() {
   const connection = $("connection");
-  connection.dataset.state = ok ? "live" : "error";
+  connection.dataset.live = String(state.live);
+  if (!state.health) return; // "Connecting…" until the first poll's answer
+  const { ok, at } = state.health;
+  const text = ok ? (state.live ? "Live" : "Polling") : state.health.text;
+  connection.dataset.state = ok ? (state.live ? "live" : "polling") : "error";
   if (connection.textContent !== text) connection.textContent = text; // announce changes only
-  connection.title = ok ? `Updated ${clock()}` : text;
+  connection.title = !ok ? text : state.live
+    ? `Following job events; updated ${at}`
+    : `No event stream: polling every ${POLL_MS / 1000} s; updated ${at}`;
 }
 
 async function poll() {
@@ -145,7 +167,7 @@ async function tick() {
   state.polling = true;
   try {
     await poll();
-    setHealth(true, "Live");
+    setHealth(true);
   } catch (error) {
     const text = error instanceof ApiError ? error.describe() : String(error);
     setHealth(false, `Cannot update: ${text}. Retrying…`);
@@ -153,12 +175,51 @@ async function tick() {
     state.polling = false;
     const again = state.again;
     state.again = false;
-    state.timer = setTimeout(tick, again ? 0 : document.hidden ? HIDDEN_POLL_MS : POLL_MS);
+    if (again) tick();
+    else state.timer = setTimeout(tick, pollInterval());
   }
+}
+
+function pollInterval() {
+  if (state.live) return LIVE_POLL_MS;
+  return document.hidden ? HIDDEN_POLL_MS : POLL_MS;
 }
 
 function pollNow() {
   tick();
+}
+
+// At once for the first event, then at most once per EVENT_REFRESH_MS for those that follow.
+function refreshSoon() {
+  if (state.cooling) {
+    state.pending = true;
+    return;
+  }
+  pollNow();
+  state.cooling = setTimeout(() => {
+    state.cooling = null;
+    if (state.pending) {
+      state.pending = false;
+      refreshSoon();
+    }
+  }, EVENT_REFRESH_MS);
+}
+
+function onEvent(kind, data) {
+  if (kind === "reset") { // events were missed: read everything again
+    pollNow();
+  } else if (kind === "log") {
+    if (data.job && data.job === state.selected) detail.addLog(data);
+  } else if (kind !== "progress" || table.has(data.job) || data.job === state.selected) {
+    // refreshSoon(); // a job's progress changes only its row; the rest may change the page
+  }
+}
+
+function setLive(live) {
+  if (live === state.live) return;
+  state.live = live;
+  showConnection();
+  pollNow(); // opened: what came before it; lost: polling every POLL_MS from now
 }
 
 setupForm({
@@ -181,4 +242,6 @@ document.addEventListener("visibilitychange", () => {
   if (!document.hidden) pollNow();
 });
 
+showConnection();
 tick();
+followEvents({ onEvent, onLive: setLive });

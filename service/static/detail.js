@@ -1,8 +1,11 @@
-// The selected job: summary, loss curves, the latest sample grid and per-checkpoint figures.
+// The selected job: summary, loss curves, the latest sample grid, per-checkpoint figures and
+// its recent log lines.
 
 import { api, sampleUrl } from "./api.js";
-import { NONE, integer, number, percent, shortId } from "./format.js";
+import { NONE, clock, integer, number, percent, shortId } from "./format.js";
 import { drawLossPlot, plotWidth } from "./plot.js";
+
+const LOG_LINES = 50; // the newest log lines kept
 
 function cell(row, text, label) {
   const td = document.createElement("td");
@@ -31,6 +34,8 @@ export class JobDetail {
     this.live = []; // progress reports after it
     this.lossesFor = null; // the checkpoint the history came from
     this.loading = null;
+    this.logJob = null; // the job whose log lines are shown
+    this.logSeq = 0; // the number of its newest event shown
     this.el.image.addEventListener("load", () => {
       this.el.image.hidden = false;
       this.el.sampleEmpty.hidden = true;
@@ -69,6 +74,7 @@ export class JobDetail {
     this.el.evalRows.replaceChildren();
     delete this.el.evalRows.dataset.signature;
     this.el.evalEmpty.hidden = false;
+    if (jobId !== this.logJob) this.clearLog(jobId);
     this.redraw();
   }
 
@@ -142,6 +148,44 @@ export class JobDetail {
     if (step <= known) return;
     this.live.push({ step, d: progress.d_loss, g: progress.g_loss });
     this.redraw();
+  }
+
+  // A log event of the job shown ({job, seq, level, message, at}); text only, never markup.
+  addLog(event) {
+    if (event.job !== this.logJob) this.clearLog(event.job);
+    if (Number.isFinite(event.seq)) {
+      if (event.seq <= this.logSeq) return; // shown already
+      this.logSeq = event.seq;
+    }
+    const log = this.el.log;
+    const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+    const line = document.createElement("li");
+    line.dataset.level = String(event.level ?? "INFO");
+    const time = document.createElement("span");
+    time.className = "log-time";
+    time.textContent = clock(Number.isFinite(event.at) ? new Date(event.at * 1000) : new Date());
+    line.append(time);
+    if (line.dataset.level !== "INFO") {
+      const level = document.createElement("span");
+      level.className = "log-level";
+      level.textContent = line.dataset.level;
+      line.append(level);
+    }
+    const message = document.createElement("span");
+    message.className = "log-message";
+    message.textContent = String(event.message ?? "");
+    line.append(message);
+    log.append(line);
+    while (log.children.length > LOG_LINES) log.firstElementChild.remove();
+    this.el.logEmpty.hidden = true;
+    if (atEnd) log.scrollTop = log.scrollHeight;
+  }
+
+  clearLog(jobId) {
+    this.logJob = jobId;
+    this.logSeq = 0;
+    this.el.log.replaceChildren();
+    this.el.logEmpty.hidden = false;
   }
 
   redraw() {

@@ -64,6 +64,10 @@ export class JobTable {
     this.older.disabled = last >= page.total;
   }
 
+  has(id) {
+    return this.rows.has(id);
+  }
+
   markSelected(selectedId) {
     for (const [id, entry] of this.rows) {
       entry.row.classList.toggle("selected", id === selectedId);

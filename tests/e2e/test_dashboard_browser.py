@@ -8,13 +8,14 @@ networks, held at the worker's gate where the test must see them running.
 import json
 import logging
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from dcgan_cli.waiting import wait_for
 from tests.e2e.conftest import REDIS_URL
-from tests.support.stack import Stack, running_stack
+from tests.support.stack import Stack, running_stack, submit_job
 
 pytestmark = pytest.mark.processes
 
@@ -316,6 +317,46 @@ def test_the_cancel_button_stops_a_long_job(open_stack, page):
     assert page.get_by_test_id("action-message").inner_text() == f"Deleted job {job_id[:8]}."
     with stack.client() as client:
         assert client.get(f"/jobs/{job_id}").status_code == 404
+
+
+def test_the_page_follows_jobs_through_the_event_stream(open_stack, page):
+    """With the page's clock stopped, none of its timers fires (no polling, fallback or
+    safety net), so what changes in the page came through GET /events: a job submitted
+    through the API appears in the list, and the selected job's log lines in its detail."""
+    stack = open_stack
+    gate = stack.gates["worker1"]
+    gate.arm(2)
+    page.clock.install()
+    page.clock.pause_at(datetime.now() + timedelta(hours=1))
+    page.goto(f"{stack.url}/")
+    until(page, stack, "() => document.getElementById('connection').dataset.state === 'live'",
+          "the event stream to open")
+    connection = page.get_by_test_id("connection")
+    assert connection.get_attribute("data-live") == "true"
+    assert connection.inner_text() == "Live"
+
+    with stack.client() as client:
+        job_id = submit_job(client, {"iterations": 4, "batch_size": 32,
+                                     "checkpoint_every": 0})["id"]
+    row_state(page, stack, job_id, ["queued", "running"], "the job submitted through the API")
+    press(page.get_by_role("button", name=f"Show job {job_id[:8]}"))
+    until(page, stack, "(id) => document.getElementById('detail-id').title === id",
+          "the job in the detail", arg=job_id)
+    gate.wait_reached()
+    gate.release()
+    lines = until(page, stack, """(id) => {
+        const lines = [...document.querySelectorAll('#job-log .log-message')]
+            .map((line) => line.textContent);
+        return lines.some((line) => line.startsWith(`job ${id} succeeded at step 4`))
+            ? lines : null;
+    }""", "the job's log line that it succeeded", arg=job_id)
+    assert all(job_id in line or "published" in line for line in lines), lines
+    print("LINES", lines)
+    assert not page.get_by_test_id("log-empty").is_visible()
+
+    # the clock runs again: the refreshes the job's later events asked for come through
+    page.clock.resume()
+    row_state(page, stack, job_id, ["succeeded"], "the job to succeed in the list")
 
 
 def test_the_api_docs_render_with_no_network(open_stack, page):

@@ -2,6 +2,7 @@
 workers and two API replicas, each process in a folder of its own (no shared disk).
 
 Four jobs train on both workers; both replicas list the same models and draw the same bytes;
+a job submitted to one replica streams the same events from both;
 a worker killed mid-job is replaced by the other, which resumes from the store; a replica
 stopped leaves the other serving; PostgreSQL restarted mid-job leaves a job in a definite
 state while /generate keeps answering.
@@ -24,6 +25,7 @@ from dcgan_cli.waiting import wait_for
 from tests.e2e.conftest import REDIS_URL
 from tests.support.postgres import PrivatePostgres
 from tests.support.s3_server import REGION, moto_server
+from tests.support.sse import END, Listener
 from tests.support.stack import Hammer, Stack, submit_job, wait_for_job
 
 pytestmark = pytest.mark.processes
@@ -148,6 +150,38 @@ def test_both_workers_train_and_both_replicas_serve_the_same_models(cluster):
         assert model.endswith(":30")
     for host in (a, b):  # the workers keep only scratch copies: finished jobs leave nothing
         assert not any((host.runs_dir / job).exists() for job in jobs)
+
+
+def test_a_jobs_events_stream_alike_from_both_replicas_until_it_ends(cluster):
+    a, b = cluster.hosts["a"], cluster.hosts["b"]
+    every_job = Listener(a.url, "/events")  # from before the job exists
+    try:
+        with a.client() as client:
+            job = submit(client, iterations=20, seed=21)
+        one_job = Listener(b.url, f"/jobs/{job}/events")
+        try:
+            from_b = []
+            while (event := one_job.next(timeout=120)) != END:
+                from_b.append(event)
+        finally:
+            one_job.close()
+        from_a = []
+        while len(from_a) < len(from_b):
+            event = every_job.next(timeout=60)
+            if event.data["job"] == job:
+                from_a.append(event)
+    finally:
+        every_job.close()
+    assert [e.data for e in from_a] == [e.data for e in from_b]
+    assert [e.data["seq"] for e in from_b] == list(range(1, len(from_b) + 1))
+    states = [e.data["state"] for e in from_b if e.kind == "state"]
+    assert states == ["queued", "running", "succeeded"]
+    assert [e.data["step"] for e in from_b if e.kind == "checkpoint"] == [10, 20]
+    lines = [e.data["message"] for e in from_b if e.kind == "log"]
+    assert any("training on cpu from step 0" in line for line in lines), lines
+    assert not [line for line in lines if str(a.root) in line or str(b.root) in line]
+    steps = [e.data["step"] for e in from_b if e.kind == "progress" and "step" in e.data]
+    assert steps == sorted(steps) and steps[-1] == 20
 
 
 def test_a_killed_workers_job_resumes_on_the_other_host_from_the_store(cluster):

@@ -32,7 +32,8 @@ def test_each_change_writes_the_jobs_next_event(store):
     ]
     progress = store.events(job)[2]
     assert progress.data == {"step": 1, "d_loss": 0.5}
-    assert progress.payload() == {"job": job, "seq": 3, "step": 1, "d_loss": 0.5}
+    assert progress.payload() == {"job": job, "seq": 3, "at": round(progress.created_at, 3),
+                                  "step": 1, "d_loss": 0.5}
     assert [event.seq for event in store.events(job, after=3)] == [4, 5]
     assert store.get(job).event_seq == 5
 

@@ -66,7 +66,9 @@ def test_a_jobs_stream_replays_its_events_then_follows_it_to_its_end(api, store)
         listener.close()
     assert [(e.id, e.kind) for e in events] == [
         ("2", "state"), ("3", "progress"), ("4", "scored"), ("5", "log"), ("6", "state")]
-    assert events[1].data == {"job": job, "seq": 3, "step": 1, "total": 2}
+    assert events[1].data == {"job": job, "seq": 3, "at": events[1].data["at"], "step": 1,
+                              "total": 2}
+    assert events[0].data["at"] <= events[1].data["at"] <= events[4].data["at"]
     assert events[2].data["scores"] == {"frechet_distance": None}  # JSON has no NaN
     assert events[4].data["state"] == "succeeded"
 
@@ -146,8 +148,9 @@ def test_streams_send_heartbeats_are_timed_to_their_opening_and_end_on_shutdown(
     try:
         listener = Listener(server.url, "/events")
         job = submit_record(store).id
-        assert listener.next().data == {"job": job, "seq": 1, "state": "queued", "error": None,
-                                        "attempts": 0, "cancel_requested": False}
+        first = listener.next().data
+        assert first == {"job": job, "seq": 1, "at": first["at"], "state": "queued",
+                         "error": None, "attempts": 0, "cancel_requested": False}
         assert listener.heartbeat.wait(30)  # an idle stream's comment, for proxies
         metrics = httpx.get(f"{server.url}/metrics").text
         opened = [line for line in metrics.splitlines() if line.startswith(

@@ -61,8 +61,9 @@ class Listener:
         return events  # type: ignore[return-value]
 
     def close(self) -> None:
+        """Stop listening. The thread, which may be blocked reading, ends by itself when the
+        next bytes (a heartbeat at the latest) or the end of the stream arrive."""
         self.stopping = True
         if self.response is not None:
             self.response.close()
         self.client.close()
-        self.thread.join(30)
