@@ -1,4 +1,5 @@
-"""The training dashboard: a static page at ``/`` that polls the JSON API.
+"""The training dashboard: a static page at ``/`` that follows the job event stream and reads the
+JSON API.
 
 The page is plain HTML, CSS and JavaScript modules under ``service/static`` (mounted at
 ``/static`` by the app); nothing is built and nothing is fetched from anywhere but this service.

@@ -84,8 +84,10 @@ export const api = {
 
 // The kinds of event GET /events sends (docs/observability.md); "reset": some were missed.
 const EVENT_KINDS = ["state", "progress", "checkpoint", "scored", "log", "reset"];
-const REOPEN_MS = 2000; // a stream the browser gave up on is opened again after this long,
-const REOPEN_MAX_MS = 30000; // doubling with each failure up to this
+// A stream the browser gave up on is opened again after REOPEN_MS, doubling with each failure
+// up to REOPEN_MAX_MS.
+const REOPEN_MS = 2000;
+const REOPEN_MAX_MS = 30000;
 
 // Every job's events through one EventSource (a browser opens few connections to an origin):
 // onEvent(kind, data) for each, onLive(open) when the stream opens or is lost. EventSource

@@ -211,7 +211,7 @@ function onEvent(kind, data) {
   } else if (kind === "log") {
     if (data.job && data.job === state.selected) detail.addLog(data);
   } else if (kind !== "progress" || table.has(data.job) || data.job === state.selected) {
-    // refreshSoon(); // a job's progress changes only its row; the rest may change the page
+    refreshSoon(); // a job's progress changes only its row; the rest may change the page
   }
 }
 
