@@ -9,11 +9,12 @@ from __future__ import annotations
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, status
 
+from registry.model_records import ModelRecord
 from registry.serving_pins import PinAction, ServingPins
 from service.auth import GUARDED, TokenRequired
 from service.deps import ModelServerDep, PinsDep
 from service.errors import problems
-from service.model_loader import InvalidModel, LoadedModel
+from service.model_loader import InvalidModel
 from service.model_server import ModelNotFound, ModelServer
 from service.schemas import GateView, PinRequest, PinView, ServingState, ServingStatus
 
@@ -45,10 +46,13 @@ async def applied(server: ModelServer, pins: ServingPins) -> ServingState:
     return await anyio.to_thread.run_sync(serving_state, server, pins)
 
 
-async def loadable(server: ModelServer, model: str) -> LoadedModel:
+async def loadable(server: ModelServer, model: str) -> ModelRecord:
+    """The model's row, once its artifact has loaded and passed the checks. (The load may be
+    another row's with the same weights, under that row's id: loads are shared by SHA-256.)"""
     try:
         record = await anyio.to_thread.run_sync(server.find, model)
-        return await server.load(record)
+        await server.load(record)
+        return record
     except ModelNotFound as error:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(error)) from error
     except InvalidModel as error:
@@ -70,10 +74,10 @@ def get_serving(server: ModelServerDep, pins: PinsDep) -> ServingState:
 async def pin_model(request: PinRequest, server: ModelServerDep, pins: PinsDep) -> ServingState:
     """Serve this model on every replica, whatever promotion would choose, until unpinned.
     It is loaded and checked first: 409 when it cannot be served."""
-    loaded = await loadable(server, request.model)
+    record = await loadable(server, request.model)
     served = server.served
     await anyio.to_thread.run_sync(
-        pins.record, PinAction.PIN, loaded.id, served.id if served else None, request.note
+        pins.record, PinAction.PIN, record.id, served.id if served else None, request.note
     )
     return await applied(server, pins)
 
