@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from dcgan_cli.waiting import wait_for
+from jobs.events import EventKind
 from tests.e2e.conftest import REDIS_URL
 from tests.support.stack import Stack, running_stack, submit_job
 
@@ -263,8 +264,10 @@ def test_a_job_started_from_the_form_is_followed_until_it_finishes(open_stack, p
     final_row = page.locator(final_row_selector)
     assert final_row.locator("td").first.inner_text() == "yes"
     assert final_row.get_by_test_id("eval-fd").inner_text() == "—"
-    stack.models().set_metrics(f"{job_id}:{SHORT}", {
-        "frechet_distance": 12.3456, "inception_score": 7.891, "classes_covered": 9})
+    figures = {"frechet_distance": 12.3456, "inception_score": 7.891, "classes_covered": 9}
+    stack.models().set_metrics(f"{job_id}:{SHORT}", figures)  # as the scorer writes them,
+    stack.jobs().add_event(job_id, EventKind.SCORED,  # with the event that tells the page
+                           {"model": f"{job_id}:{SHORT}", "scores": figures})
     until(page, stack, """(selector) => {
         const row = document.querySelector(selector);
         return row && row.querySelector('[data-testid="eval-fd"]').textContent === "12.35";
