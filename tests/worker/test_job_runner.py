@@ -5,7 +5,6 @@ runs folder), as ``make run`` does."""
 
 import resource
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
@@ -16,7 +15,7 @@ from jobs.states import JobState
 from shared_models.checkpoint import iter_manifests, load_checkpoint
 from shared_models.serving_artifact import read_serving_artifact
 from tests.support.gate import StepGate
-from tests.support.jobs import submit_for_worker
+from tests.support.jobs import hand_back_at_step_3, run_in_thread, submit_for_worker
 from worker.context import WorkerContext
 from worker.job_runner import run_job
 
@@ -33,13 +32,6 @@ def settings(tmp_path, data_dir) -> Settings:
 def context(settings) -> WorkerContext:
     prepare_shared_state(settings)
     return WorkerContext(settings)
-
-
-def run_in_thread(context: WorkerContext, job_id: str, owner: str) -> Future:
-    executor = ThreadPoolExecutor(1)
-    future = executor.submit(run_job, context, job_id, owner)
-    executor.shutdown(wait=False)
-    return future
 
 
 def test_a_job_runs_to_success_with_one_final_model(context, settings):
@@ -97,12 +89,7 @@ def test_cancel_stops_at_the_next_iteration_with_a_checkpoint(context, settings)
 
 def test_worker_shutdown_checkpoints_and_hands_the_job_back(context, settings):
     job = submit_for_worker(context, iterations=12, checkpoint_every=0)
-    with StepGate(3) as gate:
-        outcome = run_in_thread(context, job, "w1")
-        gate.wait_reached()
-        context.jobs.set_worker_stopping("w1")
-        gate.release()
-        assert outcome.result(timeout=120) == JobState.QUEUED
+    hand_back_at_step_3(context, job, "w1")
     record = context.jobs.get(job)
     assert record.state is JobState.QUEUED and record.lease_owner is None
     assert record.attempts == 0  # handing back is not a failed delivery

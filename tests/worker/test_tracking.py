@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,7 @@ from dcgan_cli.waiting import free_port, wait_for
 from jobs.bootstrap import prepare_shared_state
 from jobs.states import JobState
 from shared_models.serving_artifact import CONFIG_FILE, WEIGHTS_FILE
-from tests.support.gate import StepGate
-from tests.support.jobs import submit_for_worker
+from tests.support.jobs import hand_back_at_step_3, submit_for_worker
 from tests.support.mlflow_server import mlflow_server
 from worker.checkpoint_scores import CheckpointScorer
 from worker.context import WorkerContext
@@ -55,13 +53,6 @@ def unscored(job_id: str, saved: Any) -> None:
     """Checkpoints go to no scorer process: the test scores the final one itself."""
 
 
-def run_in_thread(context: WorkerContext, job_id: str, owner: str) -> Future[str]:
-    executor = ThreadPoolExecutor(1)
-    future = executor.submit(run_job, context, job_id, owner, unscored)
-    executor.shutdown(wait=False)
-    return future
-
-
 @pytest.mark.processes
 def test_a_job_is_one_run_that_its_next_delivery_continues(tracking_uri, tmp_path, data_dir):
     from mlflow.tracking import MlflowClient
@@ -73,12 +64,7 @@ def test_a_job_is_one_run_that_its_next_delivery_continues(tracking_uri, tmp_pat
     job = submit_for_worker(context, iterations=8, checkpoint_every=2)
     try:
         # the first delivery is handed back at step 4 (its worker stops): the run stays open
-        with StepGate(3) as gate:
-            outcome = run_in_thread(context, job, "w1")
-            gate.wait_reached()
-            context.jobs.set_worker_stopping("w1")
-            gate.release()
-            assert outcome.result(timeout=120) == JobState.QUEUED
+        hand_back_at_step_3(context, job, "w1", unscored)
         assert tracker.flush(timeout_s=120)
         run_id = context.jobs.get(job).tracking_run_id
         assert run_id is not None
