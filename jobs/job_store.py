@@ -435,8 +435,7 @@ class JobStore:
 
     def ping(self) -> None:
         """Raise when the database cannot be reached."""
-        with reading(self.engine) as db:
-            db.execute(select(db_now())).scalar_one()
+        self.clock()
 
     # --- helpers -----------------------------------------------------------------------------
 

@@ -58,10 +58,6 @@ class Subscription:
         return False
 
 
-class FeedClosed(Exception):
-    """The replica is shutting down: no new streams."""
-
-
 class EventFeed:
     def __init__(self, jobs: JobStore, poll_s: float, keep_progress_s: float) -> None:
         self.jobs = jobs
@@ -69,7 +65,6 @@ class EventFeed:
         self.keep_progress_s = keep_progress_s
         self.subscribers: set[Subscription] = set()
         self.closed = False
-        self.polls = 0
         self._known: dict[str, int] | None = None  # job -> newest event number handed out
         self._polled_at = 0.0
         self._pruned_at = 0.0
@@ -91,16 +86,18 @@ class EventFeed:
                 pass
 
     def close(self) -> None:
-        """End every open stream now and refuse new ones (the replica is shutting down)."""
+        """End every open stream now, and each one opened later at once (the replica is
+        shutting down)."""
         self.closed = True
+        self._following.set()  # no stream waits for a feed that has stopped
         for subscription in list(self.subscribers):
             subscription.offer(None)
 
     @contextmanager
     def subscribe(self) -> Iterator[Subscription]:
-        if self.closed:
-            raise FeedClosed
         subscription = Subscription()
+        if self.closed:
+            subscription.offer(None)
         self.subscribers.add(subscription)
         self._wanted.set()
         try:
@@ -131,7 +128,6 @@ class EventFeed:
                     log.info("job events are read again")
                 self._failing = False
                 self._following.set()
-                self.polls += 1
                 if batch.events:
                     for subscription in list(self.subscribers):
                         if not subscription.offer(batch):

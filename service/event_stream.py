@@ -16,7 +16,7 @@ import asyncio
 import json
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -179,20 +179,24 @@ async def all_jobs_stream(
         yield RESET  # too far behind to replay: the client reads the jobs again
         cursor = await anyio.to_thread.run_sync(fresh_cursor, jobs)
     held = await anyio.to_thread.run_sync(jobs.events_since, cursor.since - WINDOW_S)
-    for event in held:
-        if not cursor.delivered(event):
-            cursor.deliver(event)
-            yield encode(event, cursor.encode())
+    for chunk in _undelivered(cursor, held):
+        yield chunk
     cursor.moved_to(polled_at)
     async for batch in _batches(subscription, heartbeat_s):
         if batch is None:
             yield HEARTBEAT
             continue
-        for event in batch.events:
-            if not cursor.delivered(event):
-                cursor.deliver(event)
-                yield encode(event, cursor.encode())
+        for chunk in _undelivered(cursor, batch.events):
+            yield chunk
         cursor.moved_to(batch.polled_at)
+
+
+def _undelivered(cursor: Cursor, events: list[JobEvent]) -> Iterator[bytes]:
+    """Each of ``events`` the cursor has not seen, encoded with the cursor that includes it."""
+    for event in events:
+        if not cursor.delivered(event):
+            cursor.deliver(event)
+            yield encode(event, cursor.encode())
 
 
 def fresh_cursor(jobs: JobStore) -> Cursor:
