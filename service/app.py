@@ -38,6 +38,7 @@ from service.query_params import SingleQueryValues
 from service.render_admission import RenderAdmission
 from service.retention import RetentionThread
 from service.routes import (
+    compare,
     dashboard,
     docs,
     events,
@@ -150,6 +151,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         events.router,
         losses.router,
         generate.router,
+        compare.router,
         models.router,
         model_files.router,
         serving.router,

@@ -3,24 +3,46 @@
 ``grid_png`` takes the uint8 (n, H, W) images of ``shared_models.sampling.generate`` and
 returns the PNG of torchvision.utils.make_grid's layout: ``nrow`` images a row, ``padding``
 black pixels around and between them, and a single image on its own without padding. The
-bytes depend only on the images and the two layout arguments.
+bytes depend only on the images and the two layout arguments. ``labelled_grids_png`` stacks
+several such grids, each under a line naming it (several models' digits side by side).
 """
 
 from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 PNG_COMPRESS_LEVEL = 6
+LABEL_HEIGHT = 14  # the line of text above each grid of labelled_grids_png
 
 
 def grid_png(images: torch.Tensor, nrow: int = 8, padding: int = 2) -> bytes:
     """uint8 (n, H, W) images -> PNG bytes (8-bit grayscale) of their make_grid layout."""
     return _encode_png(_layout(images, nrow, padding))
+
+
+def labelled_grids_png(
+    grids: Sequence[tuple[str, torch.Tensor]], nrow: int = 8, padding: int = 2
+) -> bytes:
+    """Grids of the same layout stacked top to bottom, each under a line of text naming it
+    (white on black, PIL's default font): ``(label, uint8 (n, H, W) images)`` pairs."""
+    layouts = [_layout(images, nrow, padding) for _, images in grids]
+    width = max(layout.shape[1] for layout in layouts)
+    height = sum(LABEL_HEIGHT + layout.shape[0] for layout in layouts)
+    canvas = Image.new("L", (width, height))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default()
+    top = 0
+    for (label, _), layout in zip(grids, layouts, strict=True):
+        draw.text((2, top + 2), label, fill=255, font=font)
+        canvas.paste(Image.fromarray(layout), (0, top + LABEL_HEIGHT))
+        top += LABEL_HEIGHT + layout.shape[0]
+    return _encode_png(np.asarray(canvas))
 
 
 def _layout(images: torch.Tensor, nrow: int, padding: int) -> np.ndarray:
