@@ -70,12 +70,19 @@ class StoredModel:
     conditional: bool
     ema_decay: float  # decay of the weight average the artifact holds; 0.0 = live weights
     served_weights: str  # which weights the artifact holds and why, in words
-    checkpoint_key: str  # the training state in the artifact store
-    checkpoint_sha256: str
-    checkpoint_size: int
+    checkpoint_key: str | None  # the training state in the artifact store (None: imported)
+    checkpoint_sha256: str | None
+    checkpoint_size: int | None
     artifact_key: str  # store folder of the serving artifact, e.g. "JOB/models/step_0000500"
     sha256: str  # of the artifact's model.safetensors: the served model's identity
     size: int
+
+    def keys(self) -> list[str]:
+        """Its objects in the store: the training state and its manifest (unless imported),
+        the serving artifact's two files."""
+        held = [] if self.checkpoint_key is None else [
+            self.checkpoint_key, manifest_key(self.checkpoint_key)]
+        return [*held, *artifact_keys(self.artifact_key)]
 
     @classmethod
     def of(

@@ -65,8 +65,8 @@ Index("jobs_by_created", jobs.c.created_at.desc())
 models = Table(
     "models",
     metadata,
-    Column("id", Text, primary_key=True),  # "JOB:STEP"
-    Column("job_id", Text, nullable=False),
+    Column("id", Text, primary_key=True),  # "JOB:STEP", or "imported-HASH"
+    Column("job_id", Text, nullable=False),  # an imported model's own id
     Column("step", Integer, nullable=False),
     Column("iterations", Integer, nullable=False),
     Column("final", Boolean, nullable=False),
@@ -75,9 +75,10 @@ models = Table(
     Column("ema_decay", DOUBLE, nullable=False),
     # which weights the artifact holds and why, in words
     Column("served_weights", Text, nullable=False),
-    Column("checkpoint_key", Text, nullable=False),
-    Column("checkpoint_sha256", Text, nullable=False),
-    Column("checkpoint_size", BigInteger, nullable=False),
+    # the training state it came from; NULL for an imported model, which has none
+    Column("checkpoint_key", Text),
+    Column("checkpoint_sha256", Text),
+    Column("checkpoint_size", BigInteger),
     Column("artifact_key", Text, nullable=False),
     Column("sha256", Text, nullable=False),
     Column("size", BigInteger, nullable=False),
@@ -86,11 +87,15 @@ models = Table(
     # the two scores the serving policy's gate reads, copied from metrics when they arrive
     Column("inception_score", DOUBLE),
     Column("frechet_distance", DOUBLE),
+    # where an imported model came from and when (JSON); NULL: trained here by its job
+    Column("provenance", JsonText),
     # serving order: finals first, newest first; read backwards by ModelRecords.preferred
     Index("models_preferred", "final", "created_at", "step", "id"),
     Index("models_by_job", "job_id", "step"),
     # promotion and the provisional choice: one data set's models, finals first, newest first
     Index("models_by_dataset", "dataset", "final", "created_at", "step", "id"),
+    # an import finds a model with the same weights
+    Index("models_by_sha256", "sha256"),
 )
 
 # The serving policy's pins, newest last: the newest row says which model is pinned (model_id)

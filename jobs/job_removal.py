@@ -1,4 +1,5 @@
-"""Removing what finished jobs stored: one job on request, and retention's periodic pruning.
+"""Removing what finished jobs stored: one job or one model on request, and retention's
+periodic pruning.
 
 Rows go first, in one transaction, then the objects in the artifact store, so no reader ever
 finds a row whose files are gone (the order the worker prunes a running job's rolling
@@ -22,7 +23,6 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, delete, select
 
-from artifacts.publishing import artifact_keys, manifest_key
 from artifacts.store import ArtifactStore
 from core.tables import job_events, job_losses, jobs, models, serving_pins
 from jobs.states import TERMINAL
@@ -83,6 +83,32 @@ def remove_job(
     return Removed(job_id, rows, len(keys))
 
 
+class ModelNotFound(LookupError):
+    pass
+
+
+def remove_model(
+    engine: Engine, store: ArtifactStore, model_id: str, protected: Collection[str] = ()
+) -> ModelRecord:
+    """Delete one model: its row, then its objects. Not the pinned or a protected (served)
+    one, nor a checkpoint of a job still queued or running (it resumes from its newest)."""
+    with engine.begin() as db:
+        job_id = db.execute(select(models.c.job_id).where(models.c.id == model_id)).scalar()
+        if job_id is None:
+            raise ModelNotFound(f"no model {model_id!r}")
+        if model_id == _pinned(db):
+            raise JobInUse(f"{model_id} is pinned: unpin it or pin another first")
+        if model_id in protected:
+            raise JobInUse(f"{model_id} is being served: pin another model first")
+        state = db.execute(select(jobs.c.state).where(jobs.c.id == job_id)).scalar()
+        if state is not None and state not in FINISHED:
+            raise JobInUse(f"its job {job_id} is {state}: cancel it first")
+        (deleted,) = _delete_models(db, models.c.id == model_id)
+    delete_objects(store, [deleted])
+    log.info("deleted model %s", model_id)
+    return deleted
+
+
 def prune_finished(
     engine: Engine, store: ArtifactStore, keep_jobs: int, protected: Collection[str] = ()
 ) -> list[ModelRecord]:
@@ -112,8 +138,7 @@ def prune_finished(
 def delete_objects(store: ArtifactStore, records: Iterable[ModelRecord]) -> None:
     """The store objects of models whose rows are gone."""
     for record in records:
-        store.delete(record.checkpoint_key, manifest_key(record.checkpoint_key),
-                     *artifact_keys(record.artifact_key))
+        store.delete(*record.keys())
         folder = store.local_path(record.artifact_key)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)

@@ -21,6 +21,7 @@ from core.settings import Settings
 from jobs.job_store import JobRecord, JobStore
 
 TRAIN_TASK = "dcgan.train"
+SCORE_TASK = "dcgan.score"  # an imported model, scored by a worker as its checkpoints are
 
 
 def make_celery(settings: Settings) -> Celery:
@@ -79,3 +80,8 @@ def enqueue(app: Celery, store: JobStore, job: JobRecord) -> str:
             store.record_trace(job.id, headers)
     store.mark_enqueued(job.id)
     return published
+
+
+def enqueue_scoring(app: Celery, model_id: str, queue: str) -> None:
+    """Ask a worker on ``queue`` to score an imported model; raises when the broker is down."""
+    app.send_task(SCORE_TASK, args=[model_id], queue=queue, task_id=task_id(model_id))

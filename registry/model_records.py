@@ -13,7 +13,18 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import ColumnElement, Engine, RowMapping, Select, delete, func, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    RowMapping,
+    Select,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
 
 from artifacts.publishing import StoredModel
 from core.database import db_now, reading, upsert
@@ -48,9 +59,10 @@ def _finite(value: object) -> float | None:
 class ModelRecord(StoredModel):
     """A models row: the stored model, its id, its scores and when the row was written."""
 
-    id: str  # "JOB:STEP"
+    id: str  # "JOB:STEP", or an imported model's "imported-HASH"
     metrics: dict[str, Any] | None
     created_at: float  # the database's clock when the row was written
+    provenance: dict[str, Any] | None = None  # where an imported model came from; None: here
 
     @classmethod
     def from_row(cls, row: RowMapping) -> ModelRecord:
@@ -94,6 +106,31 @@ class ModelRecords:
                 upsert(db.dialect.name, models, row).returning(*models.c)
             ).mappings().one()
         return ModelRecord.from_row(written)
+
+    def add_imported(
+        self, stored: StoredModel, provenance: dict[str, Any]
+    ) -> tuple[ModelRecord, bool]:
+        """Insert an imported model's row (its id is ``stored.job_id``), unless a model with
+        the same weights exists: (the row, whether it was written now)."""
+        existing = self.with_weights(stored.sha256)
+        if existing is not None:
+            return existing, False
+        row = {**stored_fields(stored), "id": stored.job_id, "metrics": None,
+               "provenance": provenance, "created_at": db_now()}
+        try:
+            with self.engine.begin() as db:
+                written = db.execute(insert(models).values(row).returning(*models.c))
+                return ModelRecord.from_row(written.mappings().one()), True
+        except IntegrityError:  # the same weights, imported at the same moment elsewhere
+            existing = self.with_weights(stored.sha256)
+            if existing is None:
+                raise
+            return existing, False
+
+    def with_weights(self, sha256: str) -> ModelRecord | None:
+        """The oldest model whose serving artifact's weights have this SHA-256."""
+        found = self._select(models.c.sha256 == sha256, models.c.created_at, limit=1)
+        return found[0] if found else None
 
     def get(self, model_id: str) -> ModelRecord | None:
         found = self._select(models.c.id == model_id)

@@ -48,6 +48,7 @@ from service.routes import (
     losses,
     metrics,
     model_files,
+    model_import,
     models,
     serving,
 )
@@ -154,6 +155,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         compare.router,
         models.router,
         model_files.router,
+        model_import.router,
         serving.router,
         metrics.router,
         dashboard.router,

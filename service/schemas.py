@@ -99,9 +99,19 @@ MODEL_FIELDS_NOT_SHOWN = frozenset({"checkpoint_key", "checkpoint_sha256", "chec
                                     "artifact_key"})
 
 
+class Provenance(BaseModel):
+    """Where an imported model came from (``created_at``: when it was imported)."""
+
+    source: str = Field(description="what the importer named as its origin (a file, a URL)")
+    checkpoint_sha256: str = Field(
+        description="SHA-256 of the training checkpoint its weights came from, where it was "
+        "trained"
+    )
+
+
 class ModelView(BaseModel):
     id: str
-    job: str
+    job: str | None = Field(description="the job that trained it; null for an imported model")
     step: int
     iterations: int
     final: bool
@@ -124,6 +134,9 @@ class ModelView(BaseModel):
         None, description="whether the serving policy's gate lets promotion serve it"
     )
     gate: str | None = Field(None, description="why it passes the gate, or why not")
+    provenance: Provenance | None = Field(
+        None, description="an imported model's origin; null for a model trained here"
+    )
 
     @classmethod
     def of(
@@ -138,6 +151,9 @@ class ModelView(BaseModel):
         shown["created_at"] = utc(record.created_at)
         if record.metrics is not None:
             shown["metrics"] = Scores.model_validate(record.metrics)
+        if record.provenance is not None:
+            shown["job"] = None
+            shown["provenance"] = Provenance.model_validate(record.provenance)
         return cls(
             **shown,
             status=status,

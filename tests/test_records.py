@@ -49,7 +49,7 @@ def test_each_table_holds_the_fields_of_its_record():
 
 
 def test_a_models_row_is_the_stored_model_and_the_rows_own_fields():
-    assert names(ModelRecord) - names(StoredModel) == {"id", "metrics", "created_at"}
+    assert names(ModelRecord) - names(StoredModel) == {"id", "metrics", "created_at", "provenance"}
 
 
 def test_the_api_shows_each_field_of_a_record_unless_it_is_hidden_on_purpose():

@@ -9,12 +9,13 @@ from core.settings import Settings
 from jobs.queue import make_celery
 from worker.context import WorkerContext
 from worker.lifecycle import Lifecycle
-from worker.tasks import register_train_task
+from worker.tasks import register_score_task, register_train_task
 
 
 def create_worker_app(settings: Settings) -> Celery:
     app = make_celery(settings)
     context = WorkerContext(settings)
     register_train_task(app, context)
+    register_score_task(app, context)
     Lifecycle(app, context).connect()
     return app

@@ -41,8 +41,9 @@ class CheckpointScorer:
         self._evaluators: dict[str, Evaluator | None] = {}
         self.tracker = Tracker.from_settings(settings)  # the scores in the job's MLflow run
 
-    def score(self, job_id: str, model_id: str) -> dict[str, Any] | None:
-        """Score one stored checkpoint; None when it is gone or cannot be scored here."""
+    def score(self, job_id: str | None, model_id: str) -> dict[str, Any] | None:
+        """Score one stored checkpoint (of ``job_id``; None: an imported model, which has no
+        job); None when it is gone or cannot be scored here."""
         record = self.models.get(model_id)
         if record is None:
             return None  # pruned before its turn came
@@ -54,6 +55,8 @@ class CheckpointScorer:
         if metrics is None:
             return None
         self.models.set_metrics(model_id, metrics)
+        if job_id is None:
+            return metrics
         scores = Scores.model_validate({"step": record.step, **metrics})
         self.jobs.update_progress(job_id, JobProgress(metrics=scores))
         self.jobs.add_event(job_id, EventKind.SCORED, {"model": model_id, "scores": metrics})

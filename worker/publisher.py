@@ -12,7 +12,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from artifacts.publishing import StoredCheckpoint, artifact_keys, manifest_key
+from artifacts.publishing import StoredCheckpoint, manifest_key
 from artifacts.store import ArtifactStore
 from core import tracing
 from jobs.job_store import JobStore
@@ -38,7 +38,7 @@ class CheckpointPublisher:
             record = self.models.add(self.uploader.upload(job_id, saved.manifest, saved.state))
             self.jobs.save_losses(job_id, saved.state["loss_history"].float().numpy())
             log.info("published %s (%.1f MB training state, %.1f MB serving artifact)",
-                     record.id, record.checkpoint_size / 1e6, record.size / 1e6)
+                     record.id, (record.checkpoint_size or 0) / 1e6, record.size / 1e6)
             self.prune(job_id, keep)
             return record
 
@@ -47,8 +47,7 @@ class CheckpointPublisher:
         rolling = [record for record in self.models.of_job(job_id) if not record.final]
         for record in rolling[:-keep] if keep else rolling:
             self.models.delete(record.id)
-            self.store.delete(record.checkpoint_key, manifest_key(record.checkpoint_key),
-                              *artifact_keys(record.artifact_key))
+            self.store.delete(*record.keys())
             local = self.scratch_root / record.artifact_key
             shutil.rmtree(local, ignore_errors=True)
 
@@ -56,7 +55,7 @@ class CheckpointPublisher:
         """Put the job's newest stored checkpoint into the scratch folder, unless it is there:
         a job handed to another host resumes from the store."""
         newest = self.models.newest_of_job(job_id)
-        if newest is None:
+        if newest is None or newest.checkpoint_key is None:
             return
         local = self.scratch_root / newest.checkpoint_key
         if self.store.local_path(newest.checkpoint_key) == local or _holds(local, newest):

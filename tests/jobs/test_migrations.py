@@ -63,7 +63,7 @@ def test_an_empty_database_upgrades_to_the_schema_the_queries_use(empty_url, eng
     callback = LegacyCallback()
     upgrade_database(empty_url, callback)
     engine = engine_for(empty_url)
-    assert database_revision(engine) == head_revision() == "0005"
+    assert database_revision(engine) == head_revision() == "0006"
     with engine.connect() as db:
         assert set(inspect(db).get_table_names()) == TABLES
         context = MigrationContext.configure(db, opts={"compare_server_default": True})
