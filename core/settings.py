@@ -169,6 +169,13 @@ class Settings(BaseSettings):
             "how often each API replica applies retention"
         ),
     )
+    sweep_interval_seconds: float = Field(
+        2.0, validation_alias="DCGAN_SWEEP_INTERVAL_SECONDS", gt=0,
+        description=(
+            "how often each API replica moves open sweeps along: submits their next members, "
+            "ends those whose members have all run"
+        ),
+    )
 
     # experiment tracking (worker/tracking.py): MLflow's own variable names
     tracking_uri: str | None = Field(

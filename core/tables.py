@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    select,
     text,
 )
 from sqlalchemy.types import TypeEngine
@@ -56,7 +57,10 @@ jobs = Table(
     Column("trace_context", JsonText),
     # the job's experiment-tracking (MLflow) run; NULL: not tracked
     Column("tracking_run_id", Text),
+    # the sweep the job is a member of (sweeps.id); NULL: none
+    Column("sweep_id", Text),
     Index("jobs_by_state", "state"),
+    Index("jobs_by_sweep", "sweep_id"),
     Index("jobs_by_updated", "updated_at"),
 )
 Index("jobs_by_created", jobs.c.created_at.desc())
@@ -147,4 +151,29 @@ admission = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("submissions", BigInteger, nullable=False, server_default=text("0")),
+)
+
+SWEEP_RUNNING = "running"  # sweeps.state of an open sweep
+
+# Searches over job settings: each member is the job "SWEEP-INDEX" (jobs.sweep_id names it).
+# state: running, succeeded, cancelled; spec: the sweep as asked (JSON); members: each member's
+# job settings in order (JSON list); result: the ranking and what was done at the end (JSON).
+sweeps = Table(
+    "sweeps",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("created_at", DOUBLE, nullable=False),
+    Column("updated_at", DOUBLE, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("spec", JsonText, nullable=False),
+    Column("members", JsonText, nullable=False),
+    Column("result", JsonText),
+    Index("sweeps_by_state", "state"),
+)
+
+# the jobs of open sweeps: their models neither take over serving nor are pruned until it ends
+OPEN_SWEEP_JOBS = (
+    select(jobs.c.id)
+    .join(sweeps, sweeps.c.id == jobs.c.sweep_id)
+    .where(sweeps.c.state == SWEEP_RUNNING)
 )

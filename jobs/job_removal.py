@@ -9,8 +9,9 @@ the caller names as protected (the served one).
 
 Retention keeps, of each finished job, its model (the final checkpoint, or the newest one of
 a job that ended without one) and drops its rolling checkpoints; of finished jobs beyond the
-newest ``keep_jobs`` (by finish time) it drops the models too. Job records and loss curves
-stay: they are small, and the history of what ran.
+newest ``keep_jobs`` (by finish time) it drops the models too, except an open sweep's
+members' (the sweep ranks them). Job records and loss curves stay: they are small, and the
+history of what ran.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Engine, delete, select
 
 from artifacts.store import ArtifactStore
-from core.tables import job_events, job_losses, jobs, models, serving_pins
+from core.tables import OPEN_SWEEP_JOBS, job_events, job_losses, jobs, models, serving_pins
 from jobs.states import TERMINAL
 from registry.model_records import ModelRecord
 
@@ -125,7 +126,9 @@ def prune_finished(
         ).all()
         kept = set(_newest_jobs(rows, keep_jobs))
         keep = {model_id for model_id in _job_models(rows) if _job_of(model_id) in kept}
-        spared = keep | set(protected) | {_pinned(db)}
+        in_sweeps = set(db.execute(OPEN_SWEEP_JOBS).scalars())
+        spared = keep | set(protected) | {_pinned(db)} | {
+            row.id for row in rows if row.job_id in in_sweeps}
         doomed = [row.id for row in rows if row.id not in spared]
         deleted = _delete_models(db, models.c.id.in_(doomed)) if doomed else []
     delete_objects(store, deleted)

@@ -75,6 +75,7 @@ class JobRecord:
     event_seq: int
     trace_context: dict[str, str] | None
     tracking_run_id: str | None
+    sweep_id: str | None = None  # the sweep it is a member of
 
     @property
     def finished(self) -> bool:
@@ -114,8 +115,12 @@ class JobStore:
 
     # --- the API's side ----------------------------------------------------------------------
 
-    def submit(self, params: dict[str, Any], total: int, queue: str, max_active: int) -> JobRecord:
-        """A new queued job, unless ``max_active`` jobs are already queued or running.
+    def submit(
+        self, params: dict[str, Any], total: int, queue: str, max_active: int,
+        job_id: str | None = None, sweep_id: str | None = None,
+    ) -> JobRecord:
+        """A new queued job (``job_id``, else a random one), unless ``max_active`` jobs are
+        already queued or running; an IntegrityError when ``job_id`` exists.
 
         The transaction's first statement updates the admission row: PostgreSQL locks that row
         and SQLite the whole database until commit, so concurrent submissions count and insert
@@ -133,7 +138,8 @@ class JobStore:
             if active >= max_active:
                 raise CapReached(active, max_active)
             job = insert(jobs).values(
-                id=uuid.uuid4().hex,
+                id=job_id or uuid.uuid4().hex,
+                sweep_id=sweep_id,
                 created_at=db_now(),
                 updated_at=db_now(),
                 state=JobState.QUEUED.value,

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from artifacts.publishing import StoredModel
 from core.database import db_now, reading, upsert
-from core.tables import models
+from core.tables import OPEN_SWEEP_JOBS, models
 
 SCORE_COLUMNS = ("inception_score", "frechet_distance")  # copies of metrics' figures
 NEWEST_FIRST = tuple(
@@ -38,8 +38,10 @@ NEWEST_FIRST = tuple(
 
 def preferred_query(limit: int, dataset: str | None = None) -> Select[Any]:
     """Finals newest first, then the others (of one data set, when given): an index read
-    backwards (models_preferred, or models_by_dataset)."""
-    query = select(models).order_by(*NEWEST_FIRST).limit(limit)
+    backwards (models_preferred, or models_by_dataset). Models of an open sweep's jobs are
+    left out: a sweep's members do not take over serving one by one."""
+    query = select(models).where(models.c.job_id.not_in(OPEN_SWEEP_JOBS))
+    query = query.order_by(*NEWEST_FIRST).limit(limit)
     return query if dataset is None else query.where(models.c.dataset == dataset)
 
 

@@ -19,6 +19,7 @@ from core.database import make_engine
 from jobs.bootstrap import prepare_shared_state
 from jobs.job_store import JobStore
 from jobs.queue import make_celery
+from jobs.sweeps import SweepStore
 from registry.model_records import ModelRecords
 from registry.promotion import Gate, ServingPolicy
 from registry.serving_pins import ServingPins
@@ -51,9 +52,11 @@ from service.routes import (
     model_import,
     models,
     serving,
+    sweeps,
 )
 from service.routes.model_files import build_archive
 from service.settings import ServiceSettings, get_service_settings
+from service.sweep_controller import SweepController
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +106,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.event_feed = EventFeed(app.state.jobs, settings.event_poll_seconds,
                                      settings.keep_progress_events_hours * 3600)
     app.state.event_feed.start()
+    app.state.sweep_controller = SweepController(
+        SweepStore(engine, app.state.jobs), app.state.models, app.state.pins, gate,
+        app.state.celery, settings.queue, settings.max_active_jobs,
+        settings.sweep_interval_seconds,
+    )
+    app.state.sweep_controller.start()
     app.state.metrics.watch(app.state.admission, app.state.batcher, server, app.state.jobs)
     log.info("service ready: broker %s, database %s, store %s, serving %s",
              "embedded (SQLite)" if settings.embedded else "redis", engine.url.render_as_string(),
@@ -111,6 +120,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await app.state.event_feed.stop()
+        app.state.sweep_controller.stop()
         if retention is not None:
             retention.stop()
         server.stop()
@@ -157,6 +167,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         model_files.router,
         model_import.router,
         serving.router,
+        sweeps.router,
         metrics.router,
         dashboard.router,
         docs.router,

@@ -22,6 +22,7 @@ from service.metrics import Metrics
 from service.model_server import ModelServer
 from service.render_admission import RenderAdmission
 from service.settings import ServiceSettings
+from service.sweep_controller import SweepController
 
 
 async def get_settings(request: Request) -> ServiceSettings:
@@ -72,6 +73,10 @@ async def get_metrics(request: Request) -> Metrics:
     return request.app.state.metrics
 
 
+async def get_sweep_controller(request: Request) -> SweepController:
+    return request.app.state.sweep_controller
+
+
 SettingsDep = Annotated[ServiceSettings, Depends(get_settings)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
 ModelsDep = Annotated[ModelRecords, Depends(get_models)]
@@ -84,3 +89,4 @@ CeleryDep = Annotated[Celery, Depends(get_celery)]
 BatcherDep = Annotated[RenderBatcher, Depends(get_batcher)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 ExportsDep = Annotated[ExportBuilds, Depends(get_exports)]
+SweepsDep = Annotated[SweepController, Depends(get_sweep_controller)]

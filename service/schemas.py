@@ -46,7 +46,7 @@ def job_params(params: dict[str, Any]) -> JobSpec:
 # the job record's fields a client does not see: the queue's, the lease's and the events'
 # bookkeeping, and the job's trace context
 JOB_FIELDS_NOT_SHOWN = frozenset({"updated_at", "lease_owner", "lease_until", "enqueued_at",
-                                  "queue", "event_seq", "trace_context"})
+                                  "queue", "event_seq", "trace_context", "sweep_id"})
 
 
 class JobView(BaseModel):

@@ -1,0 +1,57 @@
+"""A sweep's members ranked by the score it names: each member's model is its job's final
+checkpoint (else its newest), with the figures the workers scored it with. Members are ranked
+within their data set (a score means something only against one data set's classifier);
+members not scored (yet), or without a model, come after, unranked."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs.job_store import JobRecord
+from jobs.sweep_spec import better_first
+from jobs.sweeps import SweepRecord
+from registry.model_records import ModelRecord, ModelRecords
+
+
+def member_model(records: ModelRecords, job_id: str) -> ModelRecord | None:
+    """The job's final checkpoint, else its newest."""
+    own = records.of_job(job_id)
+    finals = [record for record in own if record.final]
+    chosen = finals or own
+    return chosen[-1] if chosen else None
+
+
+def ranking(
+    sweep: SweepRecord, member_jobs: dict[int, JobRecord], records: ModelRecords
+) -> list[dict[str, Any]]:
+    rank_by = sweep.spec.get("rank_by", "frechet_distance")
+    rows: list[dict[str, Any]] = []
+    for index, params in enumerate(sweep.members):
+        job = member_jobs.get(index)
+        model = member_model(records, job.id) if job else None
+        metrics = (model.metrics if model else None) or {}
+        score = metrics.get(rank_by)
+        rows.append({
+            "member": index, "params": params, "job": job.id if job else None,
+            "state": job.state.value if job else "waiting",
+            "model": model.id if model else None,
+            "dataset": model.dataset if model else params.get("dataset", "mnist"),
+            "scores": metrics or None,
+            "score": score if isinstance(score, int | float) else None,
+        })
+    sign = better_first(rank_by)
+    scored = sorted((row for row in rows if row["score"] is not None),
+                    key=lambda row: (row["dataset"], sign * row["score"], row["member"]))
+    ranks: dict[str, int] = {}
+    for row in scored:
+        ranks[row["dataset"]] = ranks.get(row["dataset"], 0) + 1
+        row["rank"] = ranks[row["dataset"]]
+    rest = [row for row in rows if row["score"] is None]
+    for row in rest:
+        row["rank"] = None
+    return scored + rest
+
+
+def scores_settled(ranked: list[dict[str, Any]]) -> bool:
+    """Every member that left a model has its scores (or a scoring error)."""
+    return all(row["scores"] is not None for row in ranked if row["model"] is not None)

@@ -1,0 +1,111 @@
+"""A sweep as asked: a base job spec, the values to try, and how to run and judge them.
+
+Members are the grid's every combination (parameters in the order given), each combined with
+``random.count`` draws from ``random.ranges`` (uniform; whole numbers for integer parameters)
+and ``random.choices``, made with ``random.seed`` so the same spec always gives the same
+members; at most ``budget`` of them, in that order. Every member is a job spec, validated
+when the sweep is created: a member that is not names itself in the error.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from jobs.spec import JobSpec
+
+MAX_MEMBERS = 100
+MAX_PARALLEL = 16
+RankBy = Literal["frechet_distance", "inception_score"]
+# better is lower for these figures, higher for the others
+LOWER_IS_BETTER = frozenset({"frechet_distance"})
+SWEPT = frozenset(JobSpec.model_fields) - {"mode"}
+
+
+class RandomDraws(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(ge=1, le=MAX_MEMBERS, description="draws per grid combination")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="the draws' seed, recorded")
+    ranges: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="parameter: [low, high], drawn uniformly"
+    )
+    choices: dict[str, list[Any]] = Field(
+        default_factory=dict, description="parameter: the values drawn from"
+    )
+
+
+class SweepSpec(BaseModel):
+    """What to try (``grid``, ``random``) on top of ``base``, how many jobs at once, how many
+    in all, the score that ranks them and what to do at the end."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base: dict[str, Any] = Field(default_factory=dict, description="a job spec (POST /jobs)")
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict, description="parameter: the values to try, every combination"
+    )
+    random: RandomDraws | None = None
+    parallel: int = Field(1, ge=1, le=MAX_PARALLEL, description="member jobs at once, at most")
+    budget: int = Field(MAX_MEMBERS, ge=1, le=MAX_MEMBERS, description="member jobs in all")
+    rank_by: RankBy = Field("frechet_distance", description="the score members are ranked by")
+    at_end: Literal["nothing", "pin_best"] = Field(
+        "nothing", description="pin_best: pin the best member that passes the serving gate"
+    )
+
+
+class SweepError(ValueError):
+    """The sweep cannot run as asked; the message says which part and why."""
+
+
+def members(spec: SweepSpec) -> list[dict[str, Any]]:
+    """Each member's job spec as JSON (validated; defaults left out), in order."""
+    for name in [*spec.grid, *(spec.random.ranges if spec.random else ()),
+                 *(spec.random.choices if spec.random else ())]:
+        if name not in SWEPT:
+            raise SweepError(f"{name!r} is not a job parameter (one of {', '.join(sorted(SWEPT))})")
+    combos = [dict(zip(spec.grid, values, strict=True))
+              for values in itertools.product(*spec.grid.values())]
+    if any(not values for values in spec.grid.values()):
+        raise SweepError("every grid parameter needs at least one value")
+    draws = _draws(spec.random) if spec.random else [{}]
+    count = len(combos) * len(draws)
+    if count > MAX_MEMBERS and spec.budget == MAX_MEMBERS:
+        raise SweepError(f"{count} members: at most {MAX_MEMBERS} (set a smaller budget)")
+    chosen = [{**spec.base, **combo, **draw} for combo in combos for draw in draws][: spec.budget]
+    for index, params in enumerate(chosen):
+        try:
+            JobSpec.model_validate(params)
+        except ValidationError as error:
+            problem = error.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"]) or "spec"
+            raise SweepError(f"member {index} {params}: {where}: {problem['msg']}") from None
+    return chosen
+
+
+def _draws(draws: RandomDraws) -> list[dict[str, Any]]:
+    generator = random.Random(draws.seed)
+    integers = {name for name, field in JobSpec.model_fields.items()
+                if "int" in str(field.annotation)}
+    made = []
+    for _ in range(draws.count):
+        drawn: dict[str, Any] = {}
+        for name, (low, high) in draws.ranges.items():
+            if low > high:
+                raise SweepError(f"random range of {name}: low {low} is above high {high}")
+            drawn[name] = (generator.randint(int(low), int(high)) if name in integers
+                           else generator.uniform(low, high))
+        for name, values in draws.choices.items():
+            if not values:
+                raise SweepError(f"random choices of {name}: none given")
+            drawn[name] = generator.choice(values)
+        made.append(drawn)
+    return made
+
+
+def better_first(rank_by: RankBy) -> int:
+    """The sort sign of ``rank_by``: 1 when lower is better, -1 when higher is."""
+    return 1 if rank_by in LOWER_IS_BETTER else -1
