@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import itertools
 import random
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from jobs.spec import JobSpec
 
@@ -25,24 +25,32 @@ LOWER_IS_BETTER = frozenset({"frechet_distance"})
 SWEPT = frozenset(JobSpec.model_fields) - {"mode"}
 
 
+def whole_number(value: object) -> object:
+    """JSON Schema's integer: 5 and 5.0 (but not "5" or true: the models are strict)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class RandomDraws(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a value must have its documented JSON type, as in a job spec
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     count: int = Field(ge=1, le=MAX_MEMBERS, description="draws per grid combination")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="the draws' seed, recorded")
-    ranges: dict[str, tuple[float, float]] = Field(
+    ranges: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]] = Field(
         default_factory=dict, description="parameter: [low, high], drawn uniformly"
     )
     choices: dict[str, list[Any]] = Field(
         default_factory=dict, description="parameter: the values drawn from"
     )
 
+    _whole_numbers = field_validator("count", "seed", mode="before")(whole_number)
+
 
 class SweepSpec(BaseModel):
     """What to try (``grid``, ``random``) on top of ``base``, how many jobs at once, how many
     in all, the score that ranks them and what to do at the end."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     base: dict[str, Any] = Field(default_factory=dict, description="a job spec (POST /jobs)")
     grid: dict[str, list[Any]] = Field(
@@ -55,6 +63,8 @@ class SweepSpec(BaseModel):
     at_end: Literal["nothing", "pin_best"] = Field(
         "nothing", description="pin_best: pin the best member that passes the serving gate"
     )
+
+    _whole_numbers = field_validator("parallel", "budget", mode="before")(whole_number)
 
 
 class SweepError(ValueError):

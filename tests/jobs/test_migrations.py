@@ -24,7 +24,7 @@ from tests.jobs.legacy import LEGACY_JOBS, make_legacy_database
 from tests.jobs.processes import run_together, upgrade
 
 TABLES = {"alembic_version", "jobs", "models", "job_losses", "stopping_workers", "admission",
-          "serving_pins", "job_events"}
+          "serving_pins", "job_events", "sweeps"}
 
 
 class LegacyCallback:
@@ -63,7 +63,7 @@ def test_an_empty_database_upgrades_to_the_schema_the_queries_use(empty_url, eng
     callback = LegacyCallback()
     upgrade_database(empty_url, callback)
     engine = engine_for(empty_url)
-    assert database_revision(engine) == head_revision() == "0006"
+    assert database_revision(engine) == head_revision() == "0007"
     with engine.connect() as db:
         assert set(inspect(db).get_table_names()) == TABLES
         context = MigrationContext.configure(db, opts={"compare_server_default": True})

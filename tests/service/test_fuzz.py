@@ -203,10 +203,10 @@ def sends_a_digit(case: schemathesis.Case, response: schemathesis.Response) -> b
 
 
 def names_models(case: schemathesis.Case, response: schemathesis.Response) -> bool:
-    """/compare's list is a string in the schema, and POST /models's body any bytes: what
-    they name or hold is checked in words (a 422)."""
+    """/compare's list is a string in the schema, POST /models's body any bytes and a sweep's
+    parameters any names: what they name or hold is checked in words (a 422)."""
     return (case.operation.label, response.request.method) in (
-        ("GET /compare", "GET"), ("POST /models", "POST"))
+        ("GET /compare", "GET"), ("POST /models", "POST"), ("POST /sweeps", "POST"))
 
 
 @schemathesis.serializer(*ARCHIVE_TYPES)
@@ -231,8 +231,11 @@ def test_every_operation_with_the_token(case, tally):
             assert response.status_code in (404, 422), (response.request.url,
                                                         response.status_code)
         if response.status_code == 422 and case.meta.generation.mode.is_positive:
-            assert any(words in response.json()["detail"] for words in (
-                "is not conditional", "models: ", "not an exported model")), response.text
+            said = response.json()["detail"]
+            assert any(words in said for words in (
+                "is not conditional", "models: ", "not an exported model", "not a job parameter",
+                "member ", "at least one value", "at most", "random range", "random choices",
+            )), said
     else:
         case.validate_response(response)
     assert response.status_code < 500, response.text_lossy[:500]
@@ -302,6 +305,7 @@ def test_the_fuzzing_reached_every_outcome(tally):
         "GET /interpolate": {200, 404, 422},
         "GET /compare": {200, 404, 422},
         "POST /models": {422},
+        "POST /sweeps": {202, 422},
         "anonymous POST /models": {401, 403},
         "GET /jobs": {200, 422},
         "GET /jobs/{job_id}": {200, 404, 405, 422},

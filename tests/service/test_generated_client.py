@@ -97,7 +97,9 @@ def drive_a_job(client, anonymous) -> None:
 def test_the_token_is_declared_only_where_and_when_it_is_enforced(tmp_path):
     guarded = {("post", "/jobs"), ("post", "/jobs/{job_id}/cancel"), ("delete", "/jobs/{job_id}"),
                ("put", "/serving/pin"), ("delete", "/serving/pin"),
-               ("post", "/serving/rollback"), ("post", "/models"), ("delete", "/models/{model_id}")}
+               ("post", "/serving/rollback"), ("post", "/models"), ("delete", "/models/{model_id}"),
+               ("post", "/sweeps"), ("post", "/sweeps/{sweep_id}/cancel"),
+               ("delete", "/sweeps/{sweep_id}")}
     for token in (None, "secret"):
         overrides = {"DCGAN_API_TOKEN": token} if token else {}
         with TestClient(create_app(make_settings(tmp_path / str(token), **overrides))) as app:
