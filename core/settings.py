@@ -176,6 +176,13 @@ class Settings(BaseSettings):
             "ends those whose members have all run"
         ),
     )
+    sweep_score_wait_seconds: float = Field(
+        300.0, validation_alias="DCGAN_SWEEP_SCORE_WAIT_SECONDS", ge=0,
+        description=(
+            "how long a sweep whose members have all run waits for their scores before it "
+            "ranks what it has (workers score final checkpoints a little after a job ends)"
+        ),
+    )
 
     # experiment tracking (worker/tracking.py): MLflow's own variable names
     tracking_uri: str | None = Field(

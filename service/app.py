@@ -109,7 +109,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sweep_controller = SweepController(
         SweepStore(engine, app.state.jobs), app.state.models, app.state.pins, gate,
         app.state.celery, settings.queue, settings.max_active_jobs,
-        settings.sweep_interval_seconds,
+        settings.sweep_interval_seconds, settings.sweep_score_wait_seconds,
     )
     app.state.sweep_controller.start()
     app.state.metrics.watch(app.state.admission, app.state.batcher, server, app.state.jobs)

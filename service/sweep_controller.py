@@ -5,7 +5,8 @@ ranking and, when it asks, the best member that passes the serving gate pinned.
 Every replica runs one; the database decides: members are submitted once (their job ids), a
 sweep is ended once (only the replica whose update ends it pins), so losing any replica loses
 nothing. A member's scores arrive after its job ends (the scorer runs off the training loop):
-a sweep waits for them, up to ``SCORE_GRACE_S`` after its last member ended.
+a sweep waits for them, up to ``score_wait_s`` (DCGAN_SWEEP_SCORE_WAIT_SECONDS) after its last
+member ended.
 """
 
 from __future__ import annotations
@@ -27,18 +28,17 @@ from registry.serving_pins import PinAction, ServingPins
 
 log = logging.getLogger(__name__)
 
-SCORE_GRACE_S = 300.0
-
-
 class SweepController(threading.Thread):
     def __init__(
         self, sweeps: SweepStore, records: ModelRecords, pins: ServingPins, gate: Gate,
         celery: Celery, queue: str, max_active: int, interval_s: float,
+        score_wait_s: float,
     ) -> None:
         super().__init__(name="sweeps", daemon=True)
         self.sweeps, self.records, self.pins, self.gate = sweeps, records, pins, gate
         self.publish = partial(enqueue, celery, sweeps.jobs)
         self.queue, self.max_active, self.interval_s = queue, max_active, interval_s
+        self.score_wait_s = score_wait_s
         self._stop_event = threading.Event()
 
     @property
@@ -55,7 +55,7 @@ class SweepController(threading.Thread):
         members = self.sweeps.member_jobs(sweep.id)
         ranked = ranking(sweep, members, self.records)
         last_end = max((job.finished_at or 0.0 for job in members.values()), default=0.0)
-        if not scores_settled(ranked) and self.jobs.clock() - last_end < SCORE_GRACE_S:
+        if not scores_settled(ranked) and self.jobs.clock() - last_end < self.score_wait_s:
             return
         best = self.best_passing(ranked) if sweep.spec.get("at_end") == "pin_best" else None
         result: dict[str, Any] = {"ranking": ranked, "pinned": best}

@@ -46,6 +46,9 @@ class Cluster:
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION,
+            # its workers score nothing: a sweep ranks what it has as soon as its members end
+            "DCGAN_SWEEP_SCORE_WAIT_SECONDS": "0",
+            "DCGAN_SWEEP_INTERVAL_SECONDS": "0.5",
         }
         self.hosts = {name: Stack(root / name, REDIS_URL, **shared) for name in ("a", "b")}
 
@@ -232,6 +235,33 @@ def test_a_postgres_restart_mid_job_ends_in_a_definite_state_and_generate_keeps_
         assert set(hammer.statuses) == {200}, hammer.statuses
         assert done["state"] == "succeeded", done
         assert done["progress"]["step"] == 40
+
+
+def test_a_sweep_outlives_the_replica_that_started_it_and_a_postgres_restart(cluster):
+    a, b = cluster.hosts["a"], cluster.hosts["b"]
+    cluster.arm(5)  # member 0 is held at step 5 while the replica and PostgreSQL go
+    with a.client() as client:
+        reply = client.post("/sweeps", json={
+            "base": {**JOB, "iterations": 10}, "grid": {"seed": [21, 22]}, "parallel": 1})
+        assert reply.status_code == 202, reply.text
+        sweep = reply.json()["id"]
+    wait_for(cluster.held, 120, "member 0 to reach step 5")
+    assert a.stop("api") in (0, -signal.SIGTERM)  # the replica that started it is gone
+    cluster.postgres.stop()
+    cluster.postgres.start()
+    cluster.release()
+    with b.client() as client:
+        def ended():
+            found = client.get(f"/sweeps/{sweep}")
+            return found.json() if found.status_code == 200 and found.json()[
+                "state"] != "running" else None
+
+        done = wait_for(ended, 240, "replica b to run the sweep to its end")
+    a.start_api()  # two replicas again for what follows
+    assert done["state"] == "succeeded", done
+    assert [m["state"] for m in done["members"]] == ["succeeded", "succeeded"]
+    assert sorted(m["params"]["seed"] for m in done["members"]) == [21, 22]
+    assert all(m["model"] == f"{m['job']}:10" for m in done["members"])
 
 
 def test_one_replica_stopped_the_other_keeps_serving(cluster):
