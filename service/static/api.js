@@ -73,6 +73,7 @@ export const api = {
   jobs: (offset, limit) => request("GET", `/jobs?offset=${offset}&limit=${limit}`),
   job: (jobId) => request("GET", `/jobs/${id(jobId)}`),
   losses: (jobId) => request("GET", `/jobs/${id(jobId)}/losses`),
+  sweeps: () => request("GET", "/sweeps?limit=20"),
   models: () => request("GET", "/models"),
   submit: (body) => request("POST", "/jobs", { body, auth: true }),
   // the job spec as the API validates it: defaults, bounds, descriptions, the quick start

@@ -7,6 +7,7 @@ import { JobDetail } from "./detail.js";
 import { clock, shortId } from "./format.js";
 import { setupForm } from "./form.js";
 import { JobTable } from "./jobs.js";
+import { SweepPanel } from "./sweeps.js";
 
 const POLL_MS = 1500;
 const HIDDEN_POLL_MS = 10000; // a background tab polls slowly
@@ -245,3 +246,4 @@ document.addEventListener("visibilitychange", () => {
 showConnection();
 tick();
 followEvents({ onEvent, onLive: setLive });
+new SweepPanel().start();

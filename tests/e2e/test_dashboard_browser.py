@@ -16,7 +16,7 @@ import pytest
 from dcgan_cli.waiting import wait_for
 from jobs.events import EventKind
 from tests.e2e.conftest import REDIS_URL
-from tests.support.stack import Stack, running_stack, submit_job
+from tests.support.stack import Stack, running_stack, submit_job, wait_for_job
 
 pytestmark = pytest.mark.processes
 
@@ -377,6 +377,33 @@ def test_the_api_docs_render_with_no_network(open_stack, page):
     paths = page.locator(".opblock-summary-path").all_inner_texts()
     assert {"/jobs/{job_id}/cancel", "/serving/pin", "/generate"} <= {p.strip() for p in paths}
     assert elsewhere == []
+
+
+def test_a_sweeps_members_are_listed_plotted_and_drawn_side_by_side(open_stack, page):
+    stack = open_stack
+    with stack.client() as client:
+        reply = client.post("/sweeps", json={
+            "base": {"iterations": 4, "batch_size": 16, "network_size": "tiny",
+                     "checkpoint_every": 2},
+            "grid": {"seed": [1, 2]}, "parallel": 2})
+        assert reply.status_code == 202, reply.text
+        sweep = reply.json()
+        for member in sweep["members"]:
+            assert wait_for_job(client, member["job"])["state"] == "succeeded"
+    page.goto(f"{stack.url}/")
+    until(page, stack, """(id) => document.getElementById("sweep-id").textContent === id
+        && document.querySelectorAll("#sweep-rows tr[data-state=succeeded]").length === 2""",
+          "both members listed as succeeded", arg=sweep["id"])
+    height = until(page, stack, """() => {
+        const image = document.getElementById("sweep-compare");
+        return !image.hidden && image.complete && image.naturalHeight;
+    }""", "the members' digits side by side")
+    assert height == 2 * (14 + 32)  # a labelled row of ten digits per member
+    until(page, stack, """() => document.querySelectorAll("#sweep-losses polyline").length
+        === 2""", "a loss line per member")
+    columns = page.evaluate(
+        "() => [...document.querySelectorAll('#sweep-head th')].map((th) => th.textContent)")
+    assert columns == ["Rank", "Member", "seed", "frechet_distance", "State", "Model"]
 
 
 def test_a_token_protected_service_in_a_narrow_window(token_stack, page):
