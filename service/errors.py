@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
+from jobs.job_removal import JobInUse, JobNotFound, ModelNotFound
 from service.render_admission import Overloaded
 from service.schemas import Problem, ValidationProblem
 
@@ -85,3 +88,16 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+@contextmanager
+def removal_refused(what: str) -> Iterator[None]:
+    """A removal's refusals as answers: 404 for what is not there, 409 for what is in use."""
+    try:
+        yield
+    except (JobNotFound, ModelNotFound) as missing:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(missing)) from missing
+    except JobInUse as in_use:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail=f"{what} cannot be deleted: {in_use}"
+        ) from in_use

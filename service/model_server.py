@@ -107,6 +107,13 @@ class ModelServer:
         """The models the policy would serve now (a database read): not to be deleted."""
         return {record.id for record in self.policy.choose().candidates[:1]}
 
+    def in_use(self) -> set[str]:
+        """The model served here and the one the policy would serve now: not to be deleted."""
+        used = self.wanted()
+        if self.served is not None:
+            used.add(self.served.id)
+        return used
+
     def start(self, interval_s: float) -> None:
         self._thread = threading.Thread(
             target=self._watch, args=(interval_s,), name="model-reload", daemon=True

@@ -11,39 +11,22 @@ and only the replica that deleted it deletes its objects.
 from __future__ import annotations
 
 import logging
-import threading
 
 from artifacts.store import ArtifactStore
 from jobs.job_removal import prune_finished
 from service.model_server import ModelServer
+from service.periodic import PeriodicThread
 
 log = logging.getLogger(__name__)
 
 
-class RetentionThread(threading.Thread):
+class RetentionThread(PeriodicThread):
     def __init__(
         self, server: ModelServer, store: ArtifactStore, keep_jobs: int, interval_s: float
     ) -> None:
-        super().__init__(name="retention", daemon=True)
-        self.server, self.store = server, store
-        self.keep_jobs, self.interval_s = keep_jobs, interval_s
-        self._stop_event = threading.Event()
+        super().__init__("retention", interval_s)
+        self.server, self.store, self.keep_jobs = server, store, keep_jobs
 
-    def prune_once(self) -> int:
-        protected = self.server.wanted()
-        served = self.server.served
-        if served is not None:
-            protected.add(served.id)
+    def pass_once(self) -> int:
         engine = self.server.records.engine
-        return len(prune_finished(engine, self.store, self.keep_jobs, protected))
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self.interval_s):
-            try:
-                self.prune_once()
-            except Exception:  # noqa: BLE001 - try again next time (the database may be down)
-                log.exception("retention pass failed")
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(timeout=10)
+        return len(prune_finished(engine, self.store, self.keep_jobs, self.server.in_use()))

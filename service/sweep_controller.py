@@ -12,7 +12,6 @@ member ended.
 from __future__ import annotations
 
 import logging
-import threading
 from functools import partial
 from typing import Any
 
@@ -25,21 +24,20 @@ from jobs.sweeps import SweepRecord, SweepState, SweepStore
 from registry.model_records import ModelRecords
 from registry.promotion import Gate
 from registry.serving_pins import PinAction, ServingPins
+from service.periodic import PeriodicThread
 
 log = logging.getLogger(__name__)
 
-class SweepController(threading.Thread):
+class SweepController(PeriodicThread):
     def __init__(
         self, sweeps: SweepStore, records: ModelRecords, pins: ServingPins, gate: Gate,
         celery: Celery, queue: str, max_active: int, interval_s: float,
         score_wait_s: float,
     ) -> None:
-        super().__init__(name="sweeps", daemon=True)
+        super().__init__("sweeps", interval_s)
         self.sweeps, self.records, self.pins, self.gate = sweeps, records, pins, gate
         self.publish = partial(enqueue, celery, sweeps.jobs)
-        self.queue, self.max_active, self.interval_s = queue, max_active, interval_s
-        self.score_wait_s = score_wait_s
-        self._stop_event = threading.Event()
+        self.queue, self.max_active, self.score_wait_s = queue, max_active, score_wait_s
 
     @property
     def jobs(self) -> JobStore:
@@ -72,14 +70,3 @@ class SweepController(threading.Thread):
             if record is not None and self.gate.verdict(record)[0]:
                 return record.id
         return None
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self.interval_s):
-            try:
-                self.pass_once()
-            except Exception:  # noqa: BLE001 - try again next time (the database may be down)
-                log.exception("sweep pass failed")
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join(timeout=10)

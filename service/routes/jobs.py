@@ -8,13 +8,13 @@ from typing import Annotated
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
-from jobs.job_removal import JobInUse, JobNotFound, remove_job
+from jobs.job_removal import remove_job
 from jobs.job_store import CapReached, JobStore
 from jobs.queue import enqueue
 from jobs.spec import JobSpec
 from service.auth import GUARDED, TokenRequired
 from service.deps import ArtifactsDep, CeleryDep, JobsDep, ModelServerDep, SettingsDep
-from service.errors import problems
+from service.errors import problems, removal_refused
 from service.schemas import JobPage, JobView
 
 log = logging.getLogger(__name__)
@@ -108,16 +108,7 @@ async def delete_job(
 ) -> Response:
     """Delete a finished job with its checkpoints, models and loss curve. 409 while it is
     queued or running (cancel it first) and while one of its models is served or pinned."""
-    served = server.served
-    protected = await anyio.to_thread.run_sync(server.wanted)
-    if served is not None:
-        protected.add(served.id)
-    try:
+    protected = await anyio.to_thread.run_sync(server.in_use)
+    with removal_refused(f"job {job_id}"):
         await anyio.to_thread.run_sync(remove_job, store.engine, artifacts, job_id, protected)
-    except JobNotFound as missing:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(missing)) from missing
-    except JobInUse as in_use:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, detail=f"job {job_id} cannot be deleted: {in_use}"
-        ) from in_use
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -19,14 +19,14 @@ from fastapi.exceptions import RequestValidationError
 
 from artifacts.store import ArtifactStore
 from core.redaction import redact_paths
-from jobs.job_removal import JobInUse, ModelNotFound, remove_model
+from jobs.job_removal import remove_model
 from jobs.queue import enqueue_scoring
 from registry.model_import import import_artifact
 from registry.model_records import ModelRecord, ModelRecords
 from service.auth import GUARDED, TokenRequired
 from service.body_limit import larger_body
 from service.deps import ArtifactsDep, CeleryDep, ModelsDep, ModelServerDep, SettingsDep
-from service.errors import problems
+from service.errors import problems, removal_refused
 from service.routes.model_files import ModelIdParam, find
 from service.schemas import ModelView
 from shared_models.pretrained import ARCHIVE_FORMATS, MAX_ARCHIVE_BYTES, extract_artifact
@@ -116,18 +116,9 @@ async def delete_model(
     """Delete one model (an imported one, or one checkpoint of a finished job) with its stored
     files. 409 while it is served or pinned, or while its job is queued or running."""
     record = await find(server, model_id)
-    served = server.served
-    protected = await anyio.to_thread.run_sync(server.wanted)
-    if served is not None:
-        protected.add(served.id)
-    try:
+    protected = await anyio.to_thread.run_sync(server.in_use)
+    with removal_refused(f"model {record.id}"):
         await anyio.to_thread.run_sync(
             remove_model, server.records.engine, artifacts, record.id, protected
         )
-    except ModelNotFound as missing:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(missing)) from missing
-    except JobInUse as in_use:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, detail=f"model {record.id} cannot be deleted: {in_use}"
-        ) from in_use
     return Response(status_code=status.HTTP_204_NO_CONTENT)
