@@ -25,6 +25,10 @@ SCORE_TASK = "dcgan.score"  # an imported model, scored by a worker as its check
 
 
 def make_celery(settings: Settings) -> Celery:
+    if settings.embedded:
+        # the SQLite transport (and SQLAlchemy's ORM under it) imported now, not by the first
+        # publish: two threads importing the ORM for the first time at once can see it half made
+        import kombu.transport.sqlalchemy  # noqa: F401
     app = Celery("dcgan", broker=settings.broker_url)
     # Redis hands an unacknowledged message to another worker after this timeout, so it must
     # outlast the longest job. (The SQLite transport has no such timeout: it passes transport
