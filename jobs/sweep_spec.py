@@ -10,8 +10,9 @@ when the sweep is created: a member that is not names itself in the error.
 from __future__ import annotations
 
 import itertools
+import math
 import random
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -77,15 +78,16 @@ def members(spec: SweepSpec) -> list[dict[str, Any]]:
                  *(spec.random.choices if spec.random else ())]:
         if name not in SWEPT:
             raise SweepError(f"{name!r} is not a job parameter (one of {', '.join(sorted(SWEPT))})")
-    combos = [dict(zip(spec.grid, values, strict=True))
-              for values in itertools.product(*spec.grid.values())]
     if any(not values for values in spec.grid.values()):
         raise SweepError("every grid parameter needs at least one value")
     draws = _draws(spec.random) if spec.random else [{}]
-    count = len(combos) * len(draws)
+    count = math.prod(len(values) for values in spec.grid.values()) * len(draws)
     if count > MAX_MEMBERS and spec.budget == MAX_MEMBERS:
         raise SweepError(f"{count} members: at most {MAX_MEMBERS} (set a smaller budget)")
-    chosen = [{**spec.base, **combo, **draw} for combo in combos for draw in draws][: spec.budget]
+    # only the members kept are made: a grid's product may be far larger than the budget
+    every = ({**spec.base, **dict(zip(spec.grid, values, strict=True)), **draw}
+             for values in itertools.product(*spec.grid.values()) for draw in draws)
+    chosen = list(itertools.islice(every, spec.budget))
     for index, params in enumerate(chosen):
         try:
             JobSpec.model_validate(params)
@@ -99,7 +101,7 @@ def members(spec: SweepSpec) -> list[dict[str, Any]]:
 def _draws(draws: RandomDraws) -> list[dict[str, Any]]:
     generator = random.Random(draws.seed)
     integers = {name for name, field in JobSpec.model_fields.items()
-                if "int" in str(field.annotation)}
+                if field.annotation is int or int in get_args(field.annotation)}
     made = []
     for _ in range(draws.count):
         drawn: dict[str, Any] = {}

@@ -112,11 +112,9 @@ class ModelRecords:
     def add_imported(
         self, stored: StoredModel, provenance: dict[str, Any]
     ) -> tuple[ModelRecord, bool]:
-        """Insert an imported model's row (its id is ``stored.job_id``), unless a model with
-        the same weights exists: (the row, whether it was written now)."""
-        existing = self.with_weights(stored.sha256)
-        if existing is not None:
-            return existing, False
+        """Insert an imported model's row (its id is ``stored.job_id``, made from its weights'
+        hash; the caller looked for a model with those weights first): (the row, whether it
+        was written now)."""
         row = {**stored_fields(stored), "id": stored.job_id, "metrics": None,
                "provenance": provenance, "created_at": db_now()}
         try:

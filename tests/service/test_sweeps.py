@@ -120,3 +120,17 @@ def test_cancelling_a_sweep_cancels_its_members_and_then_it_can_be_deleted(api):
     assert client.delete(f"/sweeps/{sweep['id']}").status_code == 204
     assert client.get(f"/sweeps/{sweep['id']}").status_code == 404
     assert client.get(f"/jobs/{jobs[0]}").status_code == 200  # members stay, as jobs
+
+
+def test_a_huge_grid_cut_by_its_budget_makes_only_the_members_kept(api):
+    client, _, _ = api
+    # 512,000,000 combinations, within the 16 KiB body bound
+    grid = {"seed": list(range(800)), "batch_size": list(range(2, 802)),
+            "iterations": list(range(1, 801))}
+    reply = client.post("/sweeps", json={"base": TINY, "grid": grid, "budget": 3})
+    assert reply.status_code == 202, reply.text
+    assert [(m["params"]["seed"], m["params"]["batch_size"], m["params"]["iterations"])
+            for m in reply.json()["members"]] == [(0, 2, 1), (0, 2, 2), (0, 2, 3)]
+    refused = client.post("/sweeps", json={"base": TINY, "grid": grid})
+    assert refused.status_code == 422
+    assert "512000000 members: at most 100" in refused.json()["detail"]
