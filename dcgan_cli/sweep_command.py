@@ -16,10 +16,11 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from dcgan_cli.errors import CommandError
 from dcgan_cli.watch_command import DEFAULT_URL
+from jobs.sweep_spec import RankBy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,7 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="values to try for one parameter (repeat for more)")
     parser.add_argument("--parallel", type=int, help="member jobs at once")
     parser.add_argument("--budget", type=int, help="member jobs in all")
-    parser.add_argument("--rank-by", choices=("frechet_distance", "inception_score"))
+    parser.add_argument("--rank-by", choices=get_args(RankBy))
+    parser.add_argument("--score-samples", type=int,
+                        help="samples each member's final model is scored on (10,000)")
     parser.add_argument("--at-end", choices=("nothing", "pin_best"))
     parser.add_argument(
         "--url", default=os.environ.get("DCGAN_API_URL", DEFAULT_URL),
@@ -62,7 +65,7 @@ def sweep_spec(args: argparse.Namespace) -> dict[str, Any]:
         if not name or not values:
             raise CommandError(f"--grid {given}: expected NAME=V1,V2")
         spec.setdefault("grid", {})[name] = [_value(value) for value in values.split(",")]
-    for key in ("parallel", "budget", "rank_by", "at_end"):
+    for key in ("parallel", "budget", "rank_by", "score_samples", "at_end"):
         if getattr(args, key) is not None:
             spec[key] = getattr(args, key)
     return spec
@@ -125,10 +128,11 @@ def table(sweep: dict[str, Any]) -> str:
     rank_by = sweep["spec"]["rank_by"]
     names = swept(sweep["spec"])
     lines = [f"sweep {sweep['id']}: {sweep['state']}, ranked by {rank_by}"]
-    header = ["rank", "member", *names, rank_by, "state", "model"]
+    header = ["rank", "member", *names, rank_by, "wall_s", "state", "model"]
     rows = [[str(m["rank"] or "-"), str(m["member"]),
              *(_cell(m["params"].get(name)) for name in names),
-             _cell(m["score"]), m["state"], m["model"] or "-"] for m in sweep["members"]]
+             _cell(m["score"]), _cell(m.get("wall_s")), m["state"], m["model"] or "-"]
+            for m in sweep["members"]]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.job_store import JobRecord
-from jobs.sweep_spec import better_first
+from jobs.sweep_spec import better_first, score_of
 from jobs.sweeps import SweepRecord
 from registry.model_records import ModelRecord, ModelRecords
 
@@ -30,14 +30,14 @@ def ranking(
         job = member_jobs.get(index)
         model = member_model(records, job.id) if job else None
         metrics = (model.metrics if model else None) or {}
-        score = metrics.get(rank_by)
         rows.append({
             "member": index, "params": params, "job": job.id if job else None,
             "state": job.state.value if job else "waiting",
             "model": model.id if model else None,
             "dataset": model.dataset if model else params.get("dataset", "mnist"),
             "scores": metrics or None,
-            "score": score if isinstance(score, int | float) else None,
+            "score": score_of(metrics, rank_by),
+            "wall_s": wall_seconds(job),
         })
     sign = better_first(rank_by)
     scored = sorted((row for row in rows if row["score"] is not None),
@@ -52,6 +52,22 @@ def ranking(
     return scored + rest
 
 
-def scores_settled(ranked: list[dict[str, Any]]) -> bool:
-    """Every member that left a model has its scores (or a scoring error)."""
-    return all(row["scores"] is not None for row in ranked if row["model"] is not None)
+def wall_seconds(job: JobRecord | None) -> float | None:
+    """How long a finished member took, from its start to its end."""
+    if job is None or job.started_at is None or job.finished_at is None:
+        return None
+    return round(job.finished_at - job.started_at, 1)
+
+
+def scores_settled(ranked: list[dict[str, Any]], score_samples: int) -> bool:
+    """Every member that left a model has its scores (or a scoring error); a finished one's on
+    the sweep's ``score_samples``."""
+    return all(_settled(row, score_samples) for row in ranked if row["model"] is not None)
+
+
+def _settled(row: dict[str, Any], score_samples: int) -> bool:
+    scores = row["scores"]
+    if scores is None:
+        return False
+    return (row["state"] != "succeeded" or "error" in scores
+            or int(scores.get("n") or 0) >= score_samples)

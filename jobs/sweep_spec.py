@@ -20,9 +20,11 @@ from jobs.spec import JobSpec
 
 MAX_MEMBERS = 100
 MAX_PARALLEL = 16
-RankBy = Literal["frechet_distance", "inception_score"]
+RankBy = Literal["frechet_distance", "inception_score", "worst_class_accuracy"]
 # better is lower for these figures, higher for the others
 LOWER_IS_BETTER = frozenset({"frechet_distance"})
+# a conditional model's final scores are stable enough per class on this many samples
+SCORE_SAMPLES = 10_000
 SWEPT = frozenset(JobSpec.model_fields) - {"mode"}
 
 
@@ -60,12 +62,22 @@ class SweepSpec(BaseModel):
     random: RandomDraws | None = None
     parallel: int = Field(1, ge=1, le=MAX_PARALLEL, description="member jobs at once, at most")
     budget: int = Field(MAX_MEMBERS, ge=1, le=MAX_MEMBERS, description="member jobs in all")
-    rank_by: RankBy = Field("frechet_distance", description="the score members are ranked by")
+    rank_by: RankBy = Field(
+        "frechet_distance",
+        description="the score members are ranked by (worst_class_accuracy: the requested "
+        "class drawn least often as asked; conditional members only)",
+    )
+    score_samples: int = Field(
+        SCORE_SAMPLES, ge=100, le=60_000,
+        description="samples each member's final model is scored on (its other checkpoints: "
+        "the workers' DCGAN_EVAL_SAMPLES)",
+    )
     at_end: Literal["nothing", "pin_best"] = Field(
         "nothing", description="pin_best: pin the best member that passes the serving gate"
     )
 
-    _whole_numbers = field_validator("parallel", "budget", mode="before")(whole_number)
+    _whole_numbers = field_validator(
+        "parallel", "budget", "score_samples", mode="before")(whole_number)
 
 
 class SweepError(ValueError):
@@ -116,6 +128,16 @@ def _draws(draws: RandomDraws) -> list[dict[str, Any]]:
             drawn[name] = generator.choice(values)
         made.append(drawn)
     return made
+
+
+def score_of(metrics: dict[str, Any], rank_by: str) -> float | None:
+    """The figure ``rank_by`` names in a model's metrics; None when it has none."""
+    if rank_by == "worst_class_accuracy":
+        per_class = metrics.get("per_class_accuracy")
+        asked = [value for value in per_class or () if isinstance(value, int | float)]
+        return min(asked) if asked else None
+    value = metrics.get(rank_by)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def better_first(rank_by: RankBy) -> int:

@@ -23,6 +23,7 @@ from core.database import db_now, reading
 from core.tables import SWEEP_RUNNING, jobs, sweeps
 from jobs.job_store import CapReached, JobRecord, JobStore
 from jobs.spec import JobSpec
+from jobs.sweep_spec import SCORE_SAMPLES
 from jobs.states import ACTIVE
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,11 @@ class SweepStore:
                 .values(state=state.value, result=result, updated_at=db_now())
             )
         return changed.rowcount == 1
+
+    def score_samples(self, job: JobRecord) -> int | None:
+        """The samples its sweep scores a member's final model on; None: not a member."""
+        sweep = self.get(job.sweep_id) if job.sweep_id else None
+        return int(sweep.spec.get("score_samples", SCORE_SAMPLES)) if sweep else None
 
     def delete(self, sweep_id: str) -> None:
         """The sweep's record; its members stay, as the ordinary jobs they are."""

@@ -19,6 +19,7 @@ from core.settings import Settings
 from jobs.events import EventKind
 from jobs.job_store import JobStore
 from jobs.progress import JobProgress
+from jobs.sweeps import SweepStore
 from registry.model_records import ModelRecord, ModelRecords
 from registry.scores import Scores
 from shared_models.evaluation import Evaluator
@@ -35,6 +36,7 @@ class CheckpointScorer:
         self.engine = make_engine(settings.database_url)
         self.models = ModelRecords(self.engine)
         self.jobs = JobStore(self.engine)
+        self.sweeps = SweepStore(self.engine, self.jobs)
         self.artifacts = ArtifactCache(
             ArtifactStore.from_url(settings.store_url), settings.model_cache_dir
         )
@@ -73,9 +75,15 @@ class CheckpointScorer:
         if evaluator is None:
             return None
         generator, _ = self.artifacts.load(record)
-        samples = self.settings.eval_samples
+        samples = self._samples(record)
         log.info("scoring %s on %d samples", record.id, samples)
         return evaluator.evaluate_generator(generator, samples).figures()
+
+    def _samples(self, record: ModelRecord) -> int:
+        """DCGAN_EVAL_SAMPLES; a sweep member's final model: its sweep's ``score_samples``."""
+        job = self.jobs.get(record.job_id) if record.final else None
+        member = self.sweeps.score_samples(job) if job is not None else None
+        return member or self.settings.eval_samples
 
     def _evaluator(self, dataset: str) -> Evaluator | None:
         if dataset not in self._evaluators:

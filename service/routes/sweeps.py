@@ -35,6 +35,7 @@ class MemberView(BaseModel):
     dataset: str
     score: float | None = Field(description="the figure the sweep ranks by")
     scores: dict[str, Any] | None = Field(description="every figure its model was scored with")
+    wall_s: float | None = Field(None, description="its job's wall time, start to end")
 
 
 class SweepView(BaseModel):

@@ -134,3 +134,35 @@ def test_a_huge_grid_cut_by_its_budget_makes_only_the_members_kept(api):
     refused = client.post("/sweeps", json={"base": TINY, "grid": grid})
     assert refused.status_code == 422
     assert "512000000 members: at most 100" in refused.json()["detail"]
+
+
+def test_a_sweep_ends_only_once_its_final_models_are_scored_on_its_samples(api, mnist_small):
+    client, settings, controller = api
+    sweep = client.post("/sweeps", json={"base": TINY, "grid": {"lr": list(SCORES)[:1]},
+                                         "score_samples": 500}).json()
+    job = sweep["members"][0]["job"]
+    run_member(client.app, settings, job, mnist_small, samples=100)  # every checkpoint's
+    controller.pass_once()
+    waiting = client.get(f"/sweeps/{sweep['id']}").json()
+    assert waiting["state"] == "running" and waiting["members"][0]["wall_s"] >= 0
+    client.app.state.models.set_metrics(f"{job}:2", {"frechet_distance": 9.0, "n": 500})
+    controller.pass_once()
+    assert client.get(f"/sweeps/{sweep['id']}").json()["state"] == "succeeded"
+
+
+def test_worst_class_accuracy_ranks_conditional_members_by_their_weakest_class(api, mnist_small):
+    client, settings, controller = api
+    sweep = client.post("/sweeps", json={
+        "base": TINY, "grid": {"lr": list(SCORES)}, "parallel": 3,
+        "rank_by": "worst_class_accuracy"}).json()
+    per_class = {2e-4: [0.9, 0.95], 1e-4: [0.99, 0.6], 5e-5: None}  # None: unconditional
+    for member in sweep["members"]:
+        run_member(client.app, settings, member["job"], mnist_small)
+        accuracy = per_class[member["params"]["lr"]]
+        client.app.state.models.set_metrics(f"{member['job']}:2", {
+            "frechet_distance": 1.0, "n": 10_000, "per_class_accuracy": accuracy})
+    controller.pass_once()
+    done = client.get(f"/sweeps/{sweep['id']}").json()
+    assert done["state"] == "succeeded"
+    assert [(m["rank"], m["params"]["lr"], m["score"]) for m in done["members"]] == [
+        (1, 2e-4, 0.9), (2, 1e-4, 0.6), (None, 5e-5, None)]
