@@ -46,3 +46,5 @@ def configure_logging(chosen: str = "text", level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx logs every request at INFO: a CLI that polls the API would print a line per look
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))

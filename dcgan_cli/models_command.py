@@ -2,8 +2,8 @@
 
 PATH is an export archive (``GET /models/{id}/export``), an exported model folder (``dcgan
 export``), a run folder (its newest checkpoint) or a checkpoint file; all but an archive are
-packed into one first (the serving artifact only). The service checks it, keeps it (or finds
-the model with the same weights) and scores it.
+packed into one first (the serving artifact, and an exported folder's model card). The service
+checks it, keeps it (or finds the model with the same weights) and scores it.
 """
 
 from __future__ import annotations
@@ -72,14 +72,18 @@ def run_import(args: argparse.Namespace) -> int:
 
 
 def packed(path: Path, temp: Path) -> Path:
-    """``path``'s serving artifact, packed into a zip in ``temp``."""
+    """``path``'s serving artifact (and model card, for an exported folder), packed into a zip
+    in ``temp``."""
     from shared_models.export import write_artifact  # deferred: torch
+    from shared_models.model_card import CARD_FILE
     from shared_models.pretrained import write_archive
     from shared_models.serving_artifact import CONFIG_FILE, WEIGHTS_FILE
 
     folder = temp / "model"
     write_artifact(path, folder)
     files = {name: folder / name for name in (CONFIG_FILE, WEIGHTS_FILE)}
+    if (path / CARD_FILE).is_file():
+        files[CARD_FILE] = path / CARD_FILE
     return write_archive(files, temp / "model.zip", "zip", root="model")
 
 

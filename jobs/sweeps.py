@@ -23,8 +23,8 @@ from core.database import db_now, reading
 from core.tables import SWEEP_RUNNING, jobs, sweeps
 from jobs.job_store import CapReached, JobRecord, JobStore
 from jobs.spec import JobSpec
-from jobs.sweep_spec import SCORE_SAMPLES
 from jobs.states import ACTIVE
+from jobs.sweep_spec import SCORE_SAMPLES
 
 log = logging.getLogger(__name__)
 

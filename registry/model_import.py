@@ -8,8 +8,9 @@ An imported model is the serving artifact alone (``model.safetensors`` + ``confi
 already — imported before, or trained here — are the model that exists, not a copy.
 
 It has no training checkpoint and no job; its row says where it came from (``provenance``).
-It is final: once scored here (the figures its card shows are never read) the serving
-policy's gate treats it as any finished job's model.
+It is final: once scored here the serving policy's gate treats it as any finished job's
+model. The figures its model card shows, measured where it was exported, are kept in its
+provenance to read; they never feed the gate.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from artifacts.publishing import StoredModel
 from artifacts.store import ArtifactStore
 from registry.model_records import ModelRecord, ModelRecords
+from shared_models.model_card import CARD_FILE, card_figures
 from shared_models.serving_artifact import CONFIG_FILE, WEIGHTS_FILE, load_serving_generator
 
 IMPORTED_PREFIX = "imported-"
@@ -51,6 +53,9 @@ def import_artifact(
         size=info.size,
     )
     # when: the row's created_at; the checkpoint the weights came from, where they were trained
-    return records.add_imported(
-        stored, {"source": source, "checkpoint_sha256": info.source_sha256}
-    )
+    provenance: dict[str, object] = {"source": source, "checkpoint_sha256": info.source_sha256}
+    card = folder / CARD_FILE
+    figures = card_figures(card.read_text(errors="replace")) if card.is_file() else {}
+    if figures:
+        provenance["card"] = figures  # kept to read, never to judge it by
+    return records.add_imported(stored, provenance)

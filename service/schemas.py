@@ -107,6 +107,10 @@ class Provenance(BaseModel):
         description="SHA-256 of the training checkpoint its weights came from, where it was "
         "trained"
     )
+    card: dict[str, float | int] | None = Field(
+        None, description="the figures its model card showed, measured where it was exported "
+        "(the gate uses only the scores measured here)"
+    )
 
 
 class ModelView(BaseModel):

@@ -9,6 +9,7 @@ sampling pipeline with a fixed seed, so the same model always shows the same gri
 
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -206,6 +207,39 @@ def metrics_lines(metrics: dict[str, Any] | None, note: str, dataset: str) -> li
         "real images and pure noise score.",
     ]
     return lines
+
+
+# the rows of the card's figures table that card_figures reads back, by their label's start
+CARD_ROWS = {
+    "Fréchet distance": "frechet_distance",
+    "Inception Score": "inception_score",
+    "classes holding": "classes_covered",
+    "samples the classifier reads": "label_accuracy",
+}
+SAMPLES_LINE = re.compile(r"^On (\d+) samples \(noise seed (\d+)\)")
+FIGURE = re.compile(r"^(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)( %|/\d+)?$")
+
+
+def card_figures(text: str) -> dict[str, float | int]:
+    """The evaluation figures a model card shows (``metrics_lines`` wrote them), as numbers;
+    whatever is missing or unreadable is left out."""
+    figures: dict[str, float | int] = {}
+    _, _, evaluation = text.partition("\n## Evaluation\n")
+    for line in evaluation.splitlines():
+        samples = SAMPLES_LINE.match(line)
+        if samples:
+            figures["n"], figures["seed"] = int(samples[1]), int(samples[2])
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        key = next((key for label, key in CARD_ROWS.items() if cells[0].startswith(label)), None)
+        value = FIGURE.match(cells[-1]) if key and len(cells) == 2 else None
+        if key is None or value is None:
+            continue
+        number = float(value[1])
+        if key == "classes_covered":
+            figures[key] = int(number)
+        else:
+            figures[key] = number / 100 if value[2] == " %" else number
+    return figures
 
 
 def _number(value: object) -> float | None:

@@ -6,9 +6,10 @@ An exported model is a folder: the serving artifact (``model.safetensors`` + ``c
 ``.tar.gz`` under one top folder; ``load_pretrained`` loads a folder or either archive.
 
 Reading an archive writes nothing under a name taken from it: only the two files the artifact
-needs are copied out, from the archive's root or from a single top folder, into fixed names in a
-temporary folder, and only regular files. Links, devices, absolute or ``..`` names are never
-followed, so a hostile archive cannot write outside that folder.
+needs (and its model card, whose figures the registry keeps) are copied out, from the
+archive's root or from a single top folder, into fixed names in a temporary folder, and only
+regular files. Links, devices, absolute or ``..`` names are never followed, so a hostile
+archive cannot write outside that folder.
 
 Nor can it take more memory, disk or time than its bounds, whatever its headers say. Every size
 is checked before the bytes it describes are read: the archive file's (``max_archive_bytes``),
@@ -35,6 +36,7 @@ from pathlib import Path, PurePosixPath
 
 import torch
 
+from shared_models.model_card import CARD_FILE
 from shared_models.networks import Generator
 from shared_models.serving_artifact import (
     CONFIG_FILE,
@@ -68,7 +70,9 @@ MAX_EXTENDED_HEADER_BYTES = 64 << 10  # a tar's long name or PAX records, for on
 MAX_TAR_STREAM_BYTES = MAX_UNPACKED_BYTES + 2 * MAX_MEMBERS * (
     MAX_EXTENDED_HEADER_BYTES + 2 * BLOCK
 )
-LIMITS = {CONFIG_FILE: MAX_CONFIG_BYTES, WEIGHTS_FILE: MAX_WEIGHTS_BYTES}
+MAX_CARD_BYTES = 64 << 10  # the model card a model comes with, kept beside its files
+LIMITS = {CONFIG_FILE: MAX_CONFIG_BYTES, WEIGHTS_FILE: MAX_WEIGHTS_BYTES, CARD_FILE: MAX_CARD_BYTES}
+REQUIRED = (CONFIG_FILE, WEIGHTS_FILE)  # the card may be missing
 COPY_CHUNK = 1 << 20
 
 # take(name in the archive, its declared size, its bytes): called for each model file found
@@ -126,8 +130,8 @@ def artifact_folder(path: Path, max_archive_bytes: int = MAX_ARCHIVE_BYTES) -> I
 def extract_artifact(
     archive: Path, kind: str, into: Path, max_archive_bytes: int = MAX_ARCHIVE_BYTES
 ) -> Path:
-    """Copy the artifact's config.json and model.safetensors out of ``archive`` into
-    ``into``; the folder holding them."""
+    """Copy the artifact's config.json and model.safetensors (and its README.md model card,
+    when it has one) out of ``archive`` into ``into``; the folder holding them."""
     size = archive.stat().st_size
     if size > max_archive_bytes:
         raise ArtifactError(
@@ -174,9 +178,10 @@ class _ModelFiles:
         folder, file = where
         slot = self.slots.setdefault(folder, self.into / str(len(self.slots)))
         slot.mkdir(parents=True, exist_ok=True)
-        if file == CONFIG_FILE:
-            _copy_bounded(source, slot / CONFIG_FILE, size, f"{self.archive}: {name}")
-            self.declared.pop(folder, None)  # read when its weights come
+        if file in (CONFIG_FILE, CARD_FILE):
+            _copy_bounded(source, slot / file, size, f"{self.archive}: {name}")
+            if file == CONFIG_FILE:
+                self.declared.pop(folder, None)  # read when its weights come
         elif (slot / CONFIG_FILE).is_file():
             self._copy_weights(folder, name, size, source)
         else:
@@ -190,7 +195,7 @@ class _ModelFiles:
                 self._copy_weights(where[0], name, size, source)
 
     def complete(self) -> list[Path]:
-        return [slot for slot in self.slots.values() if all((slot / f).is_file() for f in LIMITS)]
+        return [slot for slot in self.slots.values() if all((slot / f).is_file() for f in REQUIRED)]
 
     def _bounded(self, name: str, size: int) -> tuple[Folder, str] | None:
         """Where a model file goes (None for anything else), its declared size in bounds."""

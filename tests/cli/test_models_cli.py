@@ -3,9 +3,12 @@ archive come in as the same model; what cannot come in is one line."""
 
 from __future__ import annotations
 
+import zipfile
+
 import pytest
 
 from core.database import make_engine
+from dcgan_cli.models_command import packed
 from registry.model_records import ModelRecords
 from service.app import create_app
 from shared_models.pretrained import write_archive
@@ -40,11 +43,16 @@ def test_a_run_its_export_and_their_archive_come_in_as_one_model(tmp_path, api, 
                  "--eval-samples", "0").returncode == 0
     again = dcgan("models", "import", str(exported), "--url", api, "--token", TOKEN)
     assert again.returncode == 0 and f"already there as {model_id}" in again.stdout
+    # an exported folder goes with its model card, whose figures the service keeps
+    (tmp_path / "pack").mkdir()
+    with zipfile.ZipFile(packed(exported, tmp_path / "pack")) as zipped:
+        assert sorted(zipped.namelist()) == [
+            "model/README.md", "model/config.json", "model/model.safetensors"]
     archive = write_archive({name: exported / name for name in ("config.json",
                                                                 "model.safetensors")},
                             tmp_path / "model.tar.gz", "tar.gz", root="model")
-    packed = dcgan("models", "import", str(archive), "--url", api, env=token)
-    assert packed.returncode == 0 and f"already there as {model_id}" in packed.stdout
+    from_archive = dcgan("models", "import", str(archive), "--url", api, env=token)
+    assert from_archive.returncode == 0 and f"already there as {model_id}" in from_archive.stdout
 
 
 def test_what_cannot_come_in_is_one_line(tmp_path, api):

@@ -59,7 +59,8 @@ def test_a_sweep_from_a_file_is_followed_to_its_ranked_table(tmp_path, api, mnis
     assert f"member 0 (lr={lrs[0]}): succeeded" in lines
     assert f"member 1 (lr={lrs[1]}): succeeded" in lines
     table = lines[lines.index(next(line for line in lines if "ranked by" in line)):]
-    assert table[1].split() == ["rank", "member", "lr", "frechet_distance", "wall_s", "state", "model"]
+    assert table[1].split() == [
+        "rank", "member", "lr", "frechet_distance", "wall_s", "state", "model"]
     assert table[2].split()[:4] == ["1", "1", str(lrs[1]), "10"]  # the lower distance first
     assert table[3].split()[:4] == ["2", "0", str(lrs[0]), "40"]
 

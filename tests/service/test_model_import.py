@@ -36,6 +36,9 @@ def grid(client, model_id, **params) -> bytes:
 def test_an_export_imported_elsewhere_serves_the_same_bytes(client, settings, other,
                                                             mnist_small):
     train_run(settings, "trained", mnist_small)
+    scored = {"n": 300, "seed": 0, "frechet_distance": 123.4567, "inception_score": 1.2345,
+              "classes_covered": 3}
+    client.app.state.models.set_metrics("trained:2", scored)
     there, there_settings = other
     reply = there.post("/models", content=export(client, "trained:2"), headers=ZIP,
                        params={"source": "https://first.example/models/trained:2"})
@@ -48,6 +51,9 @@ def test_an_export_imported_elsewhere_serves_the_same_bytes(client, settings, ot
     here = client.get("/models/trained:2").json()
     assert model["sha256"] == here["sha256"]
     assert model["metrics"] is None and not model["promotable"]  # not scored here yet
+    # its card's figures, as the card shows them, kept to read
+    assert model["provenance"]["card"] == {**scored, "frechet_distance": 123.5,
+                                           "inception_score": 1.234}
     assert grid(there, model["id"]) == grid(client, "trained:2")
 
     # the same weights again, as a tar.gz: the model that exists, not a copy

@@ -20,11 +20,14 @@ from hypothesis import strategies as st
 
 from bench import hostile_archives as hostile
 from shared_models.config import BATCH_NORMS, MAX_NETWORK_PARAMETERS, GeneratorConfig
+from shared_models.model_card import CARD_FILE
 from shared_models.pretrained import (
+    MAX_CARD_BYTES,
     MAX_CENTRAL_DIRECTORY_BYTES,
     MAX_EXTENDED_HEADER_BYTES,
     MAX_UNPACKED_BYTES,
     MAX_WEIGHTS_BYTES,
+    extract_artifact,
     load_pretrained,
     write_archive,
 )
@@ -196,3 +199,15 @@ def test_a_zip_entry_that_understates_its_size_gives_no_more_than_it_says(model,
     assert raw.count(size * 2) == 2  # (compressed, uncompressed) in both headers
     path.write_bytes(raw.replace(size * 2, size + smaller))
     refused(path, "Bad CRC-32")
+
+
+def test_a_model_card_over_its_bound_is_refused_and_one_within_is_copied_out(model, tmp_path):
+    files = {name: model / name for name in (CONFIG_FILE, WEIGHTS_FILE)}
+    card = tmp_path / CARD_FILE
+    card.write_bytes(b"#" * (MAX_CARD_BYTES + 1))
+    too_big = write_archive({**files, CARD_FILE: card}, tmp_path / "big.zip", "zip", "model")
+    refused(too_big, f"model/README.md is {MAX_CARD_BYTES + 1} bytes, over the {MAX_CARD_BYTES}")
+    card.write_text("# a card")
+    honest = write_archive({**files, CARD_FILE: card}, tmp_path / "card.tar.gz", "tar.gz", "m")
+    out = extract_artifact(honest, "tar.gz", tmp_path / "out")
+    assert (out / CARD_FILE).read_text() == "# a card"
