@@ -5,7 +5,8 @@ Four jobs train on both workers; both replicas list the same models and draw the
 a job submitted to one replica streams the same events from both;
 a worker killed mid-job is replaced by the other, which resumes from the store; a replica
 stopped leaves the other serving; PostgreSQL restarted mid-job leaves a job in a definite
-state while /generate keeps answering.
+state while /generate keeps answering; a sweep outlives its replica, the worker running its
+member and a PostgreSQL restart.
 """
 
 from __future__ import annotations
@@ -237,15 +238,19 @@ def test_a_postgres_restart_mid_job_ends_in_a_definite_state_and_generate_keeps_
         assert done["progress"]["step"] == 40
 
 
-def test_a_sweep_outlives_the_replica_that_started_it_and_a_postgres_restart(cluster):
+def test_a_sweep_outlives_its_replica_a_worker_and_a_postgres_restart(cluster):
     a, b = cluster.hosts["a"], cluster.hosts["b"]
-    cluster.arm(5)  # member 0 is held at step 5 while the replica and PostgreSQL go
+    cluster.arm(5)  # member 0 is held at step 5 while its worker, a replica and PostgreSQL go
     with a.client() as client:
         reply = client.post("/sweeps", json={
             "base": {**JOB, "iterations": 10}, "grid": {"seed": [21, 22]}, "parallel": 1})
         assert reply.status_code == 202, reply.text
         sweep = reply.json()["id"]
-    wait_for(cluster.held, 120, "member 0 to reach step 5")
+    [victim] = wait_for(cluster.held, 120, "member 0 to reach step 5")
+    survivor = next(host for host in cluster.hosts.values() if host is not victim)
+    for gate in survivor.gates.values():  # it runs member 0 again: nothing may hold it
+        gate.release()
+    victim.stop("worker1", signal.SIGKILL)  # the worker running member 0 is lost
     assert a.stop("api") in (0, -signal.SIGTERM)  # the replica that started it is gone
     cluster.postgres.stop()
     cluster.postgres.start()
@@ -256,12 +261,16 @@ def test_a_sweep_outlives_the_replica_that_started_it_and_a_postgres_restart(clu
             return found.json() if found.status_code == 200 and found.json()[
                 "state"] != "running" else None
 
-        done = wait_for(ended, 240, "replica b to run the sweep to its end")
-    a.start_api()  # two replicas again for what follows
+        done = wait_for(ended, 240, "replica b and the other worker to run the sweep to its end")
+        first = client.get(f"/jobs/{sweep}-0").json()
+    a.start_api()  # two replicas and two workers again for what follows
+    victim.start_worker()
     assert done["state"] == "succeeded", done
     assert [m["state"] for m in done["members"]] == ["succeeded", "succeeded"]
     assert sorted(m["params"]["seed"] for m in done["members"]) == [21, 22]
     assert all(m["model"] == f"{m['job']}:10" for m in done["members"])
+    assert first["attempts"] == 2
+    assert first["progress"]["worker"] == f"worker1@{survivor.root.name}"
 
 
 def test_one_replica_stopped_the_other_keeps_serving(cluster):
