@@ -13,9 +13,8 @@ from jobs.sweeps import SweepRecord
 from registry.model_records import ModelRecord, ModelRecords
 
 
-def member_model(records: ModelRecords, job_id: str) -> ModelRecord | None:
-    """The job's final checkpoint, else its newest."""
-    own = records.of_job(job_id)
+def member_model(own: list[ModelRecord]) -> ModelRecord | None:
+    """A job's final checkpoint, else its newest, of its checkpoints ``own``."""
     finals = [record for record in own if record.final]
     chosen = finals or own
     return chosen[-1] if chosen else None
@@ -26,9 +25,10 @@ def ranking(
 ) -> list[dict[str, Any]]:
     rank_by = sweep.spec.get("rank_by", "frechet_distance")
     rows: list[dict[str, Any]] = []
+    checkpoints = records.of_jobs([job.id for job in member_jobs.values()])
     for index, params in enumerate(sweep.members):
         job = member_jobs.get(index)
-        model = member_model(records, job.id) if job else None
+        model = member_model(checkpoints.get(job.id, [])) if job else None
         metrics = (model.metrics if model else None) or {}
         rows.append({
             "member": index, "params": params, "job": job.id if job else None,

@@ -145,6 +145,14 @@ class ModelRecords:
         """The job's checkpoints, step ascending."""
         return self._select(models.c.job_id == job_id, models.c.step)
 
+    def of_jobs(self, job_ids: list[str]) -> dict[str, list[ModelRecord]]:
+        """Each job's checkpoints, step ascending, in one query (jobs without any left out)."""
+        found: dict[str, list[ModelRecord]] = {}
+        if job_ids:
+            for record in self._select(models.c.job_id.in_(job_ids), models.c.step):
+                found.setdefault(record.job_id, []).append(record)
+        return found
+
     def preferred(self, limit: int = 8, dataset: str | None = None) -> list[ModelRecord]:
         """Finals newest first, then the others newest first (of ``dataset``, when given)."""
         with reading(self.engine) as db:

@@ -36,6 +36,7 @@ router = APIRouter(prefix="/models", tags=["models"])
 
 ARCHIVE_TYPES = {"application/zip": "zip", "application/gzip": "tar.gz",
                  "application/x-gzip": "tar.gz"}
+WRITE_BYTES = 1 << 20
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 IMPORT_BODY = {
     "requestBody": {
@@ -76,9 +77,7 @@ async def import_model(
         )
     with tempfile.TemporaryDirectory(prefix=".dcgan-import-") as temp:
         archive = Path(temp) / f"model{ARCHIVE_FORMATS[kind]}"
-        with archive.open("wb") as out:
-            async for chunk in request.stream():
-                out.write(chunk)
+        await receive(request, archive)
         try:
             record, created = await anyio.to_thread.run_sync(
                 bring_in, models, artifacts, archive, kind, Path(temp) / "model", source
@@ -96,6 +95,18 @@ async def import_model(
     else:
         response.status_code = status.HTTP_200_OK
     return ModelView.of(record, *server.status_of(record), server.policy.gate.verdict(record))
+
+
+async def receive(request: Request, archive: Path) -> None:
+    """The body into ``archive``, written off the event loop a megabyte at a time."""
+    with await anyio.to_thread.run_sync(archive.open, "wb") as out:
+        pending = bytearray()
+        async for chunk in request.stream():
+            pending += chunk
+            if len(pending) >= WRITE_BYTES:
+                await anyio.to_thread.run_sync(out.write, bytes(pending))
+                pending.clear()
+        await anyio.to_thread.run_sync(out.write, bytes(pending))
 
 
 def bring_in(

@@ -8,6 +8,7 @@ const REFRESH_MS = 5000;
 const WIDTH = 640;
 const HEIGHT = 220;
 const MAX_COMPARED = 8;
+const ENDED = ["succeeded", "failed", "cancelled"];
 
 const $ = (id) => document.getElementById(id);
 
@@ -37,6 +38,7 @@ function svg(tag, attributes = {}) {
 export class SweepPanel {
   constructor() {
     this.sweeps = [];
+    this.endedLosses = new Map(); // job id -> its loss history, fetched once it has ended
     $("sweep-select").addEventListener("change", () => this.render());
   }
 
@@ -68,12 +70,12 @@ export class SweepPanel {
     if (!sweep) return; // the panel keeps saying how to start one
     $("sweep-id").textContent = sweep.id;
     const names = swept(sweep.spec);
-    const done = sweep.members.filter((m) => ["succeeded", "failed", "cancelled"].includes(m.state));
+    const done = sweep.members.filter((m) => ENDED.includes(m.state));
     $("sweep-summary").textContent = `${sweep.state}: ${done.length} of ${sweep.members.length} `
       + `members ran, ranked by ${sweep.spec.rank_by}`
       + (sweep.pinned ? `; ${sweep.pinned} pinned` : "");
-    $("sweep-head").replaceChildren(...["Rank", "Member", ...names, sweep.spec.rank_by, "State",
-      "Model"].map((name) => {
+    $("sweep-head").replaceChildren(...["Rank", "Member", ...names, sweep.spec.rank_by, "Wall s",
+      "State", "Model"].map((name) => {
       const th = document.createElement("th");
       th.scope = "col";
       th.textContent = name;
@@ -85,7 +87,7 @@ export class SweepPanel {
       row.dataset.state = member.state;
       row.append(cell(shown(member.rank)), cell(String(member.member)),
         ...names.map((name) => cell(shown(member.params[name]))), cell(shown(member.score)),
-        cell(member.state), cell(member.model ?? "—"));
+        cell(shown(member.wall_s)), cell(member.state), cell(member.model ?? "—"));
       return row;
     }));
     const models = sweep.members.map((m) => m.model).filter(Boolean).slice(0, MAX_COMPARED);
@@ -100,9 +102,17 @@ export class SweepPanel {
     await this.plotLosses(sweep);
   }
 
+  // a member's loss history: fetched on every refresh while it runs, once after it has ended
+  async losses(member) {
+    if (this.endedLosses.has(member.job)) return this.endedLosses.get(member.job);
+    const history = await api.losses(member.job).catch(() => null);
+    if (history && ENDED.includes(member.state)) this.endedLosses.set(member.job, history);
+    return history;
+  }
+
   async plotLosses(sweep) {
     const jobs = sweep.members.filter((m) => m.job && m.state !== "waiting");
-    const histories = await Promise.all(jobs.map((m) => api.losses(m.job).catch(() => null)));
+    const histories = await Promise.all(jobs.map((m) => this.losses(m)));
     const lines = histories.map((history, i) => ({ member: jobs[i].member, history }))
       .filter(({ history }) => history && history.step.length);
     const chart = svg("svg", { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: "img",

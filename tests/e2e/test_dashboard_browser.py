@@ -403,7 +403,7 @@ def test_a_sweeps_members_are_listed_plotted_and_drawn_side_by_side(open_stack, 
         === 2""", "a loss line per member")
     columns = page.evaluate(
         "() => [...document.querySelectorAll('#sweep-head th')].map((th) => th.textContent)")
-    assert columns == ["Rank", "Member", "seed", "frechet_distance", "State", "Model"]
+    assert columns == ["Rank", "Member", "seed", "frechet_distance", "Wall s", "State", "Model"]
 
 
 def test_a_token_protected_service_in_a_narrow_window(token_stack, page):
