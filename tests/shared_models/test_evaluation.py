@@ -202,11 +202,17 @@ def test_a_damaged_statistics_file_is_computed_again(mnist_classifier, evaluator
 
 
 def test_an_evaluator_for_a_data_set_scores_as_one_computed_from_scratch(evaluator, data_dir):
+    # the data folder's file may have been written by a process with more threads, whose
+    # float sums end in other last bits: the same statistics, not the same bits
     cached = Evaluator.for_dataset("mnist", data_dir)  # computes or reads the data folder's file
-    assert same_stats(cached.test_stats, evaluator.test_stats)
+    for cached_part, fresh_part in ((cached.test_stats.mean, evaluator.test_stats.mean),
+                                    (cached.test_stats.cov, evaluator.test_stats.cov)):
+        assert torch.allclose(cached_part, fresh_part, rtol=1e-5, atol=1e-6)
     generator = tiny_generator(seed=3)
-    assert (cached.evaluate_generator(generator, 200, seed=1)
-            == evaluator.evaluate_generator(generator, 200, seed=1))
+    scored = cached.evaluate_generator(generator, 200, seed=1)
+    fresh = evaluator.evaluate_generator(generator, 200, seed=1)
+    assert scored.frechet_distance == pytest.approx(fresh.frechet_distance, rel=1e-5)
+    assert replace(scored, frechet_distance=0.0) == replace(fresh, frechet_distance=0.0)
 
 
 # --- Fréchet distance -----------------------------------------------------------------------
