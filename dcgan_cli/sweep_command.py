@@ -133,13 +133,25 @@ def table(sweep: dict[str, Any]) -> str:
              *(_cell(m["params"].get(name)) for name in names),
              _cell(m["score"]), _cell(m.get("wall_s")), m["state"], m["model"] or "-"]
             for m in sweep["members"]]
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths,
-                                                                        strict=True)).rstrip())
+    lines += _aligned(header, rows)
+    settings = sweep.get("settings", [])
+    if any(len(group["members"]) > 1 for group in settings):  # some setting ran on many seeds
+        varied = [name for name in names if name != "seed"]
+        lines += ["", f"settings over their seeds, ranked by the mean {rank_by}"]
+        lines += _aligned(
+            ["rank", *varied, "seeds", "mean", "worst"],
+            [[str(group["rank"] or "-"), *(_cell(group["params"].get(name)) for name in varied),
+              ",".join(str(seed) for seed in group["seeds"]), _cell(group["mean"]),
+              _cell(group["worst"])] for group in settings])
     if sweep.get("pinned"):
         lines.append(f"pinned: {sweep['pinned']}")
     return "\n".join(lines) + "\n"
+
+
+def _aligned(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+            for row in [header, *rows]]
 
 
 def _cell(value: Any) -> str:

@@ -1,14 +1,19 @@
 """A sweep's members ranked by the score it names: each member's model is its job's final
 checkpoint (else its newest), with the figures the workers scored it with. Members are ranked
 within their data set (a score means something only against one data set's classifier);
-members not scored (yet), or without a model, come after, unranked."""
+members not scored (yet), or without a model, come after, unranked.
+
+``by_setting`` ranks the settings tried, each over the seeds it ran with: one seed's result
+can lead a ranking that other seeds do not confirm."""
 
 from __future__ import annotations
 
+import json
+import statistics
 from typing import Any
 
 from jobs.job_store import JobRecord
-from jobs.sweep_spec import better_first, score_of
+from jobs.sweep_spec import RankBy, better_first, score_of
 from jobs.sweeps import SweepRecord
 from registry.model_records import ModelRecord, ModelRecords
 
@@ -71,3 +76,35 @@ def _settled(row: dict[str, Any], score_samples: int) -> bool:
         return False
     return (row["state"] != "succeeded" or "error" in scores
             or int(scores.get("n") or 0) >= score_samples)
+
+
+def by_setting(ranked: list[dict[str, Any]], rank_by: RankBy) -> list[dict[str, Any]]:
+    """The members grouped by their parameters other than ``seed``, each group's mean and
+    worst score over its scored members; ranked by the mean within each data set once every
+    member of the group is scored, the others after."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in sorted(ranked, key=lambda row: row["member"]):
+        setting = {name: value for name, value in row["params"].items() if name != "seed"}
+        groups.setdefault(json.dumps(setting, sort_keys=True), []).append(row)
+    sign = better_first(rank_by)
+    settings = []
+    for key, rows in groups.items():
+        scores = [row["score"] for row in rows if row["score"] is not None]
+        settings.append({
+            "params": json.loads(key), "members": [row["member"] for row in rows],
+            "seeds": [row["params"].get("seed") for row in rows], "dataset": rows[0]["dataset"],
+            "scored": len(scores),
+            "mean": statistics.fmean(scores) if scores else None,
+            "worst": max(scores, key=lambda score: sign * score) if scores else None,
+        })
+    complete = sorted((group for group in settings
+                       if group["scored"] == len(group["members"])),
+                      key=lambda group: (group["dataset"], sign * group["mean"]))
+    ranks: dict[str, int] = {}
+    for group in complete:
+        ranks[group["dataset"]] = ranks.get(group["dataset"], 0) + 1
+        group["rank"] = ranks[group["dataset"]]
+    rest = [group for group in settings if group["scored"] < len(group["members"])]
+    for group in rest:
+        group["rank"] = None
+    return complete + rest

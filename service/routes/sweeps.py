@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
-from jobs.sweep_ranking import ranking
+from jobs.sweep_ranking import by_setting, ranking
 from jobs.sweep_spec import SweepError, SweepSpec, members
 from jobs.sweeps import SweepRecord, SweepState
 from service.auth import GUARDED, TokenRequired
@@ -38,6 +38,18 @@ class MemberView(BaseModel):
     wall_s: float | None = Field(None, description="its job's wall time, start to end")
 
 
+class SettingView(BaseModel):
+    rank: int | None = Field(description="by the mean score, within its data set; null until "
+                             "every member of it is scored")
+    params: dict[str, Any] = Field(description="its job settings, all but the seed")
+    members: list[int] = Field(description="the members that tried it")
+    seeds: list[int | None] = Field(description="their seeds")
+    dataset: str
+    scored: int = Field(description="how many of its members are scored")
+    mean: float | None = Field(description="the mean of their scores")
+    worst: float | None = Field(description="the worst of their scores")
+
+
 class SweepView(BaseModel):
     id: str
     state: SweepState
@@ -45,6 +57,8 @@ class SweepView(BaseModel):
     updated_at: datetime
     spec: SweepSpec
     members: list[MemberView] = Field(description="ranked: the best first")
+    settings: list[SettingView] = Field(
+        description="the settings tried, each over the seeds it ran with, ranked by the mean")
     pinned: str | None = Field(None, description="the model pinned at its end (pin_best)")
 
 
@@ -57,6 +71,8 @@ def view(controller: SweepController, sweep: SweepRecord) -> SweepView:
         id=sweep.id, state=sweep.state, created_at=utc(sweep.created_at),
         updated_at=utc(sweep.updated_at), spec=SweepSpec.model_validate(sweep.spec),
         members=[MemberView.model_validate(row) for row in ranked],
+        settings=[SettingView.model_validate(group)
+                  for group in by_setting(ranked, sweep.spec.get("rank_by", "frechet_distance"))],
         pinned=(sweep.result or {}).get("pinned"),
     )
 

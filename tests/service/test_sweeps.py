@@ -8,6 +8,7 @@ import threading
 import pytest
 from fastapi.testclient import TestClient
 
+from dcgan_cli.sweep_command import table
 from jobs.job_removal import prune_finished
 from service.app import create_app
 from tests.service.conftest import make_settings
@@ -166,3 +167,38 @@ def test_worst_class_accuracy_ranks_conditional_members_by_their_weakest_class(a
     assert done["state"] == "succeeded"
     assert [(m["rank"], m["params"]["lr"], m["score"]) for m in done["members"]] == [
         (1, 2e-4, 0.9), (2, 1e-4, 0.6), (None, 5e-5, None)]
+
+
+def test_settings_are_ranked_over_the_seeds_they_ran_with(api, mnist_small):
+    client, settings, controller = api
+    sweep = client.post("/sweeps", json={
+        "base": TINY, "grid": {"lr": list(SCORES)[:2], "seed": [1, 2]}, "parallel": 4}).json()
+    # by Fréchet distance: lr 2e-4 wins on seed 1 (5 against 10) but loses over both seeds
+    distances = {(2e-4, 1): 5.0, (2e-4, 2): 45.0, (1e-4, 1): 10.0, (1e-4, 2): 12.0}
+    members = sweep["members"]
+    for member in members[:3]:
+        run_member(client.app, settings, member["job"], mnist_small)
+        params = member["params"]
+        client.app.state.models.set_metrics(f"{member['job']}:2", {
+            "frechet_distance": distances[params["lr"], params["seed"]], "n": 10_000})
+    waiting = client.get(f"/sweeps/{sweep['id']}").json()["settings"]
+    assert [(s["rank"], s["params"]["lr"], s["scored"]) for s in waiting] == [
+        (1, 2e-4, 2), (None, 1e-4, 1)]  # one of lr 1e-4's members has yet to run
+    last = members[3]
+    run_member(client.app, settings, last["job"], mnist_small)
+    client.app.state.models.set_metrics(f"{last['job']}:2", {"frechet_distance": 12.0,
+                                                             "n": 10_000})
+    controller.pass_once()
+    done = client.get(f"/sweeps/{sweep['id']}").json()
+    assert done["state"] == "succeeded"
+    assert done["members"][0]["params"] == {**TINY, "lr": 2e-4, "seed": 1}  # one seed's best
+    assert [(s["rank"], s["params"]["lr"], s["seeds"], s["mean"], s["worst"])
+            for s in done["settings"]] == [(1, 1e-4, [1, 2], 11.0, 12.0),
+                                           (2, 2e-4, [1, 2], 25.0, 45.0)]
+    assert "seed" not in done["settings"][0]["params"]
+    printed = table(done).splitlines()  # as `dcgan sweep` ends
+    settings_table = printed[printed.index(
+        "settings over their seeds, ranked by the mean frechet_distance") + 1:]
+    assert [line.split() for line in settings_table] == [
+        ["rank", "lr", "seeds", "mean", "worst"], ["1", "0.0001", "1,2", "11", "12"],
+        ["2", "0.0002", "1,2", "25", "45"]]
