@@ -216,13 +216,15 @@ CARD_ROWS = {
     "classes holding": "classes_covered",
     "samples the classifier reads": "label_accuracy",
 }
-SAMPLES_LINE = re.compile(r"^On (\d+) samples \(noise seed (\d+)\)")
-FIGURE = re.compile(r"^(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?)( %|/\d+)?$")
+# bounded: a card comes from elsewhere, and may say anything
+SAMPLES_LINE = re.compile(r"^On (\d{1,9}) samples \(noise seed (\d{1,18})\)")
+FIGURE = re.compile(r"^(-?\d{1,12}(?:\.\d{1,12})?(?:e[-+]?\d{1,2})?)( %|/\d{1,3})?$")
 
 
 def card_figures(text: str) -> dict[str, float | int]:
     """The evaluation figures a model card shows (``metrics_lines`` wrote them), as numbers;
-    whatever is missing or unreadable is left out."""
+    whatever is missing or unreadable is left out. Only plain decimals of bounded length are
+    read, so every figure is finite and stores as JSON anywhere."""
     figures: dict[str, float | int] = {}
     _, _, evaluation = text.partition("\n## Evaluation\n")
     for line in evaluation.splitlines():

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from bench import hostile_archives as hostile
 from shared_models.config import BATCH_NORMS, MAX_NETWORK_PARAMETERS, GeneratorConfig
-from shared_models.model_card import CARD_FILE
+from shared_models.model_card import CARD_FILE, card_figures, metrics_lines
 from shared_models.pretrained import (
     MAX_CARD_BYTES,
     MAX_CENTRAL_DIRECTORY_BYTES,
@@ -211,3 +211,15 @@ def test_a_model_card_over_its_bound_is_refused_and_one_within_is_copied_out(mod
     honest = write_archive({**files, CARD_FILE: card}, tmp_path / "card.tar.gz", "tar.gz", "m")
     out = extract_artifact(honest, "tar.gz", tmp_path / "out")
     assert (out / CARD_FILE).read_text() == "# a card"
+
+
+def test_a_cards_figures_are_read_back_and_a_hostile_cards_are_bounded_and_finite():
+    scored = {"n": 10_000, "seed": 0, "frechet_distance": 12_345.678, "inception_score": 8.27,
+              "classes_covered": 10, "label_accuracy": 0.9217}
+    honest = "# card\n\n## Evaluation\n\n" + "\n".join(metrics_lines(scored, "", "MNIST"))
+    assert card_figures(honest) == {**scored, "frechet_distance": 12_350.0,
+                                    "inception_score": 8.27, "label_accuracy": 0.922}
+    hostile = ("## Evaluation\n| Fréchet distance | 1e999 |\n| Inception Score | "
+               + "9" * 5000 + " |\nOn " + "9" * 6000 + " samples (noise seed 1)\n"
+               "| classes holding | 7/10 |\n")
+    assert card_figures("x\n" + hostile) == {"classes_covered": 7}
