@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from typing import Any
 
 from jobs.job_store import JobRecord
@@ -28,7 +29,7 @@ def member_model(own: list[ModelRecord]) -> ModelRecord | None:
 def ranking(
     sweep: SweepRecord, member_jobs: dict[int, JobRecord], records: ModelRecords
 ) -> list[dict[str, Any]]:
-    rank_by = sweep.spec.get("rank_by", "frechet_distance")
+    rank_by = sweep.rank_by
     rows: list[dict[str, Any]] = []
     checkpoints = records.of_jobs([job.id for job in member_jobs.values()])
     for index, params in enumerate(sweep.members):
@@ -44,17 +45,25 @@ def ranking(
             "score": score_of(metrics, rank_by),
             "wall_s": wall_seconds(job),
         })
+    return ranked_within_datasets(rows, lambda row: row["score"], rank_by)
+
+
+def ranked_within_datasets(
+    rows: list[dict[str, Any]], value: Callable[[dict[str, Any]], float | None], rank_by: RankBy
+) -> list[dict[str, Any]]:
+    """``rows`` with a value, best first within each data set (``rank`` 1, 2, ...; ties keep
+    their order), then those without one (``rank`` None)."""
     sign = better_first(rank_by)
-    scored = sorted((row for row in rows if row["score"] is not None),
-                    key=lambda row: (row["dataset"], sign * row["score"], row["member"]))
+    valued = sorted((row for row in rows if value(row) is not None),
+                    key=lambda row: (row["dataset"], sign * value(row)))  # type: ignore[operator]
     ranks: dict[str, int] = {}
-    for row in scored:
+    for row in valued:
         ranks[row["dataset"]] = ranks.get(row["dataset"], 0) + 1
         row["rank"] = ranks[row["dataset"]]
-    rest = [row for row in rows if row["score"] is None]
+    rest = [row for row in rows if value(row) is None]
     for row in rest:
         row["rank"] = None
-    return scored + rest
+    return valued + rest
 
 
 def wall_seconds(job: JobRecord | None) -> float | None:
@@ -97,14 +106,7 @@ def by_setting(ranked: list[dict[str, Any]], rank_by: RankBy) -> list[dict[str, 
             "mean": statistics.fmean(scores) if scores else None,
             "worst": max(scores, key=lambda score: sign * score) if scores else None,
         })
-    complete = sorted((group for group in settings
-                       if group["scored"] == len(group["members"])),
-                      key=lambda group: (group["dataset"], sign * group["mean"]))
-    ranks: dict[str, int] = {}
-    for group in complete:
-        ranks[group["dataset"]] = ranks.get(group["dataset"], 0) + 1
-        group["rank"] = ranks[group["dataset"]]
-    rest = [group for group in settings if group["scored"] < len(group["members"])]
-    for group in rest:
-        group["rank"] = None
-    return complete + rest
+    return ranked_within_datasets(
+        settings,
+        lambda group: group["mean"] if group["scored"] == len(group["members"]) else None,
+        rank_by)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -24,7 +24,7 @@ from core.tables import SWEEP_RUNNING, jobs, sweeps
 from jobs.job_store import CapReached, JobRecord, JobStore
 from jobs.spec import JobSpec
 from jobs.states import ACTIVE
-from jobs.sweep_spec import SCORE_SAMPLES
+from jobs.sweep_spec import SCORE_SAMPLES, RankBy
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,15 @@ class SweepRecord:
         values = dict(row)
         values["state"] = SweepState(values["state"])
         return cls(**values)
+
+    @property
+    def rank_by(self) -> RankBy:
+        return cast(RankBy, self.spec.get("rank_by", "frechet_distance"))
+
+    @property
+    def score_samples(self) -> int:
+        """The samples each member's final model is scored on."""
+        return int(self.spec.get("score_samples", SCORE_SAMPLES))
 
 
 def member_id(sweep_id: str, index: int) -> str:
@@ -105,7 +114,7 @@ class SweepStore:
     def score_samples(self, job: JobRecord) -> int | None:
         """The samples its sweep scores a member's final model on; None: not a member."""
         sweep = self.get(job.sweep_id) if job.sweep_id else None
-        return int(sweep.spec.get("score_samples", SCORE_SAMPLES)) if sweep else None
+        return sweep.score_samples if sweep else None
 
     def delete(self, sweep_id: str) -> None:
         """The sweep's record; its members stay, as the ordinary jobs they are."""

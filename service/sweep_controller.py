@@ -20,7 +20,6 @@ from celery import Celery
 from jobs.job_store import JobStore
 from jobs.queue import enqueue
 from jobs.sweep_ranking import ranking, scores_settled
-from jobs.sweep_spec import SCORE_SAMPLES
 from jobs.sweeps import SweepRecord, SweepState, SweepStore
 from registry.model_records import ModelRecords
 from registry.promotion import Gate
@@ -54,8 +53,8 @@ class SweepController(PeriodicThread):
         members = self.sweeps.member_jobs(sweep.id)
         ranked = ranking(sweep, members, self.records)
         last_end = max((job.finished_at or 0.0 for job in members.values()), default=0.0)
-        samples = int(sweep.spec.get("score_samples", SCORE_SAMPLES))
-        if not scores_settled(ranked, samples) and self.jobs.clock() - last_end < self.score_wait_s:
+        waited = self.jobs.clock() - last_end
+        if not scores_settled(ranked, sweep.score_samples) and waited < self.score_wait_s:
             return
         best = self.best_passing(ranked) if sweep.spec.get("at_end") == "pin_best" else None
         result: dict[str, Any] = {"ranking": ranked, "pinned": best}

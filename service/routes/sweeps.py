@@ -72,7 +72,7 @@ def view(controller: SweepController, sweep: SweepRecord) -> SweepView:
         updated_at=utc(sweep.updated_at), spec=SweepSpec.model_validate(sweep.spec),
         members=[MemberView.model_validate(row) for row in ranked],
         settings=[SettingView.model_validate(group)
-                  for group in by_setting(ranked, sweep.spec.get("rank_by", "frechet_distance"))],
+                  for group in by_setting(ranked, sweep.rank_by)],
         pinned=(sweep.result or {}).get("pinned"),
     )
 
