@@ -121,7 +121,9 @@ def follow(api: Any, sweep: dict[str, Any], interval: float) -> dict[str, Any]:
 def swept(spec: dict[str, Any]) -> list[str]:
     """The parameters a sweep varies."""
     drawn = spec.get("random") or {}
-    return sorted({*spec.get("grid", {}), *drawn.get("ranges", {}), *drawn.get("choices", {})})
+    variants = [name for variant in spec.get("variants", ()) for name in variant]
+    return sorted({*spec.get("grid", {}), *variants, *drawn.get("ranges", {}),
+                   *drawn.get("choices", {})})
 
 
 def table(sweep: dict[str, Any]) -> str:

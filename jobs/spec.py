@@ -76,8 +76,8 @@ class JobSpec(BaseModel):
     )
     network_size: NetworkSize = Field(
         "tutorial",
-        description="the networks' widths: tutorial (the tutorial's), small (a quarter of "
-        "every width, for quick runs on a CPU) or tiny (for smoke tests)",
+        description="the networks' widths: tutorial (the tutorial's), half or small (half or a "
+        "quarter of every width, for quick runs on a CPU) or tiny (for smoke tests)",
     )
     ema_decay: float = from_train_config("ema_decay", allow_inf_nan=False)
     precision: Precision = from_train_config(

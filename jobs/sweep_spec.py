@@ -1,7 +1,8 @@
 """A sweep as asked: a base job spec, the values to try, and how to run and judge them.
 
-Members are the grid's every combination (parameters in the order given), each combined with
-``random.count`` draws from ``random.ranges`` (uniform; whole numbers for integer parameters)
+Members are the grid's every combination (parameters in the order given), each tried with
+every one of ``variants`` in turn (partial specs: parameters that go together, such as a
+network size and the run length that suits it) and combined with ``random.count`` draws from ``random.ranges`` (uniform; whole numbers for integer parameters)
 and ``random.choices``, made with ``random.seed`` so the same spec always gives the same
 members; at most ``budget`` of them, in that order. Every member is a job spec, validated
 when the sweep is created: a member that is not names itself in the error.
@@ -59,6 +60,11 @@ class SweepSpec(BaseModel):
     grid: dict[str, list[Any]] = Field(
         default_factory=dict, description="parameter: the values to try, every combination"
     )
+    variants: list[dict[str, Any]] = Field(
+        default_factory=list, max_length=MAX_MEMBERS,
+        description="partial job specs tried in turn with each grid combination (parameters "
+        "that go together, e.g. {network_size: small, iterations: 3600})",
+    )
     random: RandomDraws | None = None
     parallel: int = Field(1, ge=1, le=MAX_PARALLEL, description="member jobs at once, at most")
     budget: int = Field(MAX_MEMBERS, ge=1, le=MAX_MEMBERS, description="member jobs in all")
@@ -86,19 +92,22 @@ class SweepError(ValueError):
 
 def members(spec: SweepSpec) -> list[dict[str, Any]]:
     """Each member's job spec as JSON (validated; defaults left out), in order."""
-    for name in [*spec.grid, *(spec.random.ranges if spec.random else ()),
+    for name in [*spec.grid, *(name for variant in spec.variants for name in variant),
+                 *(spec.random.ranges if spec.random else ()),
                  *(spec.random.choices if spec.random else ())]:
         if name not in SWEPT:
             raise SweepError(f"{name!r} is not a job parameter (one of {', '.join(sorted(SWEPT))})")
     if any(not values for values in spec.grid.values()):
         raise SweepError("every grid parameter needs at least one value")
     draws = _draws(spec.random) if spec.random else [{}]
-    count = math.prod(len(values) for values in spec.grid.values()) * len(draws)
+    variants = spec.variants or [{}]
+    count = math.prod(len(values) for values in spec.grid.values()) * len(variants) * len(draws)
     if count > MAX_MEMBERS and spec.budget == MAX_MEMBERS:
         raise SweepError(f"{count} members: at most {MAX_MEMBERS} (set a smaller budget)")
     # only the members kept are made: a grid's product may be far larger than the budget
-    every = ({**spec.base, **dict(zip(spec.grid, values, strict=True)), **draw}
-             for values in itertools.product(*spec.grid.values()) for draw in draws)
+    every = ({**spec.base, **dict(zip(spec.grid, values, strict=True)), **variant, **draw}
+             for values in itertools.product(*spec.grid.values())
+             for variant in variants for draw in draws)
     chosen = list(itertools.islice(every, spec.budget))
     for index, params in enumerate(chosen):
         try:

@@ -30,9 +30,9 @@ Precision = Literal["auto", "float32", "bfloat16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 NUM_CLASSES = 10  # both data sets; a conditional model is conditioned on these labels
 # How big the networks are: the tutorial's, or narrower forms of the same layers for quick
-# runs on a CPU (small) and smoke runs (tiny). The size is an architecture like any other: a
+# runs on a CPU (half, small) and smoke runs (tiny). The size is an architecture like any other: a
 # checkpoint records the configs it made, and a run resumes with its own.
-NetworkSize = Literal["tutorial", "small", "tiny"]
+NetworkSize = Literal["tutorial", "half", "small", "tiny"]
 NETWORK_SIZES: tuple[str, ...] = get_args(NetworkSize)
 
 # CNTK's default variance momentum for Adam is a time constant of 720,000 samples;
@@ -212,6 +212,7 @@ def bounds_of(name: str) -> Bounds:
 # (generator dense width, generator feature maps, discriminator feature maps, its dense width)
 WIDTHS: dict[str, tuple[int, int, int, int]] = {
     "tutorial": (1024, 128, 64, 1024),
+    "half": (512, 64, 32, 512),  # half of every width
     "small": (256, 32, 16, 256),  # a quarter of every width
     "tiny": (32, 8, 8, 32),
 }

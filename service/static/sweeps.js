@@ -25,8 +25,9 @@ function shown(value) {
 
 function swept(spec) {
   const random = spec.random || {};
-  return [...new Set([...Object.keys(spec.grid || {}), ...Object.keys(random.ranges || {}),
-    ...Object.keys(random.choices || {})])].sort();
+  const variants = (spec.variants || []).flatMap((variant) => Object.keys(variant));
+  return [...new Set([...Object.keys(spec.grid || {}), ...variants,
+    ...Object.keys(random.ranges || {}), ...Object.keys(random.choices || {})])].sort();
 }
 
 function svg(tag, attributes = {}) {

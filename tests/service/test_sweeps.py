@@ -79,6 +79,8 @@ def test_bad_sweeps_are_refused_naming_the_member_or_parameter(api):
     cases = [
         ({"base": TINY, "grid": {"batch_size": [16, 0]}}, "member 1"),
         ({"base": TINY, "grid": {"colour": [1, 2]}}, "'colour' is not a job parameter"),
+        ({"base": TINY, "variants": [{"k": 1}, {"hue": 2}]}, "'hue' is not a job parameter"),
+        ({"base": TINY, "grid": {"seed": [1, 2]}, "variants": [{}, {"lr": -1}]}, "member 1"),
         ({"base": TINY, "grid": {"lr": []}}, "at least one value"),
         ({"base": TINY, "random": {"count": 2, "ranges": {"beta1": [0.9, 0.1]}}}, "is above"),
         ({"base": TINY, "grid": {"seed": list(range(11)), "k": list(range(1, 11))}},
@@ -102,6 +104,15 @@ def test_random_draws_are_recorded_and_repeatable(api):
     assert params == [m["params"] for m in again["members"]] and len(params) == 4
     assert all(0.3 <= p["beta1"] <= 0.7 and p["k"] in (1, 2, 3) for p in params)
     assert len({(p["beta1"], p["k"]) for p in params}) == 2  # two draws per batch size
+
+
+def test_variants_are_tried_in_turn_with_each_grid_combination(api):
+    client, _, _ = api
+    variants = [{"network_size": "tiny", "iterations": 4}, {"network_size": "small", "k": 1}]
+    sweep = client.post("/sweeps", json={"base": TINY, "grid": {"seed": [4, 5]},
+                                         "variants": variants}).json()
+    assert [m["params"] for m in sweep["members"]] == [
+        {**TINY, "seed": seed, **variant} for seed in (4, 5) for variant in variants]
 
 
 def test_cancelling_a_sweep_cancels_its_members_and_then_it_can_be_deleted(api):
