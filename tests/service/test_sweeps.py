@@ -113,6 +113,8 @@ def test_variants_are_tried_in_turn_with_each_grid_combination(api):
                                          "variants": variants}).json()
     assert [m["params"] for m in sweep["members"]] == [
         {**TINY, "seed": seed, **variant} for seed in (4, 5) for variant in variants]
+    header = table(sweep).splitlines()[1].split()  # `dcgan sweep` shows what varies
+    assert header[:6] == ["rank", "member", "iterations", "k", "network_size", "seed"]
 
 
 def test_cancelling_a_sweep_cancels_its_members_and_then_it_can_be_deleted(api):
