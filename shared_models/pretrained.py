@@ -70,7 +70,7 @@ MAX_EXTENDED_HEADER_BYTES = 64 << 10  # a tar's long name or PAX records, for on
 MAX_TAR_STREAM_BYTES = MAX_UNPACKED_BYTES + 2 * MAX_MEMBERS * (
     MAX_EXTENDED_HEADER_BYTES + 2 * BLOCK
 )
-MAX_CARD_BYTES = 64 << 10  # the model card a model comes with, kept beside its files
+MAX_CARD_BYTES = 64 << 10  # the model card an imported model comes with, kept beside it
 LIMITS = {CONFIG_FILE: MAX_CONFIG_BYTES, WEIGHTS_FILE: MAX_WEIGHTS_BYTES, CARD_FILE: MAX_CARD_BYTES}
 REQUIRED = (CONFIG_FILE, WEIGHTS_FILE)  # the card may be missing
 COPY_CHUNK = 1 << 20
@@ -128,16 +128,18 @@ def artifact_folder(path: Path, max_archive_bytes: int = MAX_ARCHIVE_BYTES) -> I
 
 
 def extract_artifact(
-    archive: Path, kind: str, into: Path, max_archive_bytes: int = MAX_ARCHIVE_BYTES
+    archive: Path, kind: str, into: Path, max_archive_bytes: int = MAX_ARCHIVE_BYTES,
+    with_card: bool = False,
 ) -> Path:
-    """Copy the artifact's config.json and model.safetensors (and its README.md model card,
-    when it has one) out of ``archive`` into ``into``; the folder holding them."""
+    """Copy the artifact's config.json and model.safetensors (and with ``with_card`` its
+    README.md model card, when it has one) out of ``archive`` into ``into``; the folder
+    holding them. Loading needs no card: only a model kept with its card copies one."""
     size = archive.stat().st_size
     if size > max_archive_bytes:
         raise ArtifactError(
             f"{archive}: the archive is {size} bytes, over the {max_archive_bytes} allowed"
         )
-    found = _ModelFiles(archive, into)
+    found = _ModelFiles(archive, into, with_card)
     read = _read_zip if kind == "zip" else _read_tar
     try:
         read(archive, found.take)
@@ -165,8 +167,8 @@ class _ModelFiles:
     """The model files of an archive, copied out as they are met: config.json whenever it
     comes, a model's weights only once its config.json is here to say how big they are."""
 
-    def __init__(self, archive: Path, into: Path) -> None:
-        self.archive, self.into = archive, into
+    def __init__(self, archive: Path, into: Path, with_card: bool) -> None:
+        self.archive, self.into, self.with_card = archive, into, with_card
         self.slots: dict[Folder, Path] = {}  # a model folder in the archive -> its copy here
         self.declared: dict[Folder, int] = {}  # the weights' size each config.json declares
         self.waiting: set[Folder] = set()  # folders whose weights came before config.json
@@ -200,6 +202,8 @@ class _ModelFiles:
     def _bounded(self, name: str, size: int) -> tuple[Folder, str] | None:
         """Where a model file goes (None for anything else), its declared size in bounds."""
         where = _model_member(name)
+        if where is not None and where[1] == CARD_FILE and not self.with_card:
+            return None
         if where is not None and size > LIMITS[where[1]]:
             limit = LIMITS[where[1]]
             raise ArtifactError(f"{self.archive}: {name} is {size} bytes, over the {limit} allowed")

@@ -113,7 +113,7 @@ def bring_in(
     models: ModelRecords, store: ArtifactStore, archive: Path, kind: str, into: Path,
     source: str,
 ) -> tuple[ModelRecord, bool]:
-    folder = extract_artifact(archive, kind, into)
+    folder = extract_artifact(archive, kind, into, with_card=True)
     return import_artifact(models, store, folder, source)
 
 

@@ -201,15 +201,21 @@ def test_a_zip_entry_that_understates_its_size_gives_no_more_than_it_says(model,
     refused(path, "Bad CRC-32")
 
 
-def test_a_model_card_over_its_bound_is_refused_and_one_within_is_copied_out(model, tmp_path):
+def test_a_model_card_kept_over_its_bound_is_refused_and_one_within_is_copied_out(model, tmp_path):
+    """An import keeps the card (bounded); loading a model reads no card, however long."""
     files = {name: model / name for name in (CONFIG_FILE, WEIGHTS_FILE)}
     card = tmp_path / CARD_FILE
     card.write_bytes(b"#" * (MAX_CARD_BYTES + 1))
     too_big = write_archive({**files, CARD_FILE: card}, tmp_path / "big.zip", "zip", "model")
-    refused(too_big, f"model/README.md is {MAX_CARD_BYTES + 1} bytes, over the {MAX_CARD_BYTES}")
+    with pytest.raises(ArtifactError, match=f"model/README.md is {MAX_CARD_BYTES + 1} bytes, "
+                       f"over the {MAX_CARD_BYTES}"):
+        extract_artifact(too_big, "zip", tmp_path / "kept", with_card=True)
+    loaded = extract_artifact(too_big, "zip", tmp_path / "loaded")
+    assert not (loaded / CARD_FILE).exists() and (loaded / WEIGHTS_FILE).is_file()
+    load_pretrained(too_big)
     card.write_text("# a card")
     honest = write_archive({**files, CARD_FILE: card}, tmp_path / "card.tar.gz", "tar.gz", "m")
-    out = extract_artifact(honest, "tar.gz", tmp_path / "out")
+    out = extract_artifact(honest, "tar.gz", tmp_path / "out", with_card=True)
     assert (out / CARD_FILE).read_text() == "# a card"
 
 
