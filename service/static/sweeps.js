@@ -30,6 +30,15 @@ function swept(spec) {
     ...Object.keys(random.ranges || {}), ...Object.keys(random.choices || {})])].sort();
 }
 
+function headings(names) {
+  return names.map((name) => {
+    const th = document.createElement("th");
+    th.scope = "col";
+    th.textContent = name;
+    return th;
+  });
+}
+
 function svg(tag, attributes = {}) {
   const node = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, String(value));
@@ -75,13 +84,8 @@ export class SweepPanel {
     $("sweep-summary").textContent = `${sweep.state}: ${done.length} of ${sweep.members.length} `
       + `members ran, ranked by ${sweep.spec.rank_by}`
       + (sweep.pinned ? `; ${sweep.pinned} pinned` : "");
-    $("sweep-head").replaceChildren(...["Rank", "Member", ...names, sweep.spec.rank_by, "Wall s",
-      "State", "Model"].map((name) => {
-      const th = document.createElement("th");
-      th.scope = "col";
-      th.textContent = name;
-      return th;
-    }));
+    $("sweep-head").replaceChildren(...headings(["Rank", "Member", ...names, sweep.spec.rank_by,
+      "Wall s", "State", "Model"]));
     $("sweep-rows").replaceChildren(...sweep.members.map((member) => {
       const row = document.createElement("tr");
       row.dataset.member = member.member;
@@ -91,6 +95,7 @@ export class SweepPanel {
         cell(shown(member.wall_s)), cell(member.state), cell(member.model ?? "—"));
       return row;
     }));
+    this.renderSettings(sweep, names.filter((name) => name !== "seed"));
     const models = sweep.members.map((m) => m.model).filter(Boolean).slice(0, MAX_COMPARED);
     const image = $("sweep-compare");
     const source = `/compare?models=${encodeURIComponent(models.join(","))}&seed=0&n=10&nrow=10`;
@@ -101,6 +106,22 @@ export class SweepPanel {
     }
     image.hidden = !models.length;
     await this.plotLosses(sweep);
+  }
+
+  // each setting over the seeds it ran with, when some setting ran on more than one
+  renderSettings(sweep, varied) {
+    const settings = sweep.settings || [];
+    const shownHere = settings.some((group) => group.members.length > 1);
+    $("sweep-settings-box").hidden = !shownHere;
+    if (!shownHere) return;
+    $("sweep-settings-head").replaceChildren(...headings(["Rank", ...varied, "Seeds",
+      `Mean ${sweep.spec.rank_by}`, "Worst"]));
+    $("sweep-settings-rows").replaceChildren(...settings.map((group) => {
+      const row = document.createElement("tr");
+      row.append(cell(shown(group.rank)), ...varied.map((name) => cell(shown(group.params[name]))),
+        cell(group.seeds.map(shown).join(", ")), cell(shown(group.mean)), cell(shown(group.worst)));
+      return row;
+    }));
   }
 
   // a member's loss history: fetched on every refresh while it runs, once after it has ended

@@ -404,6 +404,12 @@ def test_a_sweeps_members_are_listed_plotted_and_drawn_side_by_side(open_stack, 
     columns = page.evaluate(
         "() => [...document.querySelectorAll('#sweep-head th')].map((th) => th.textContent)")
     assert columns == ["Rank", "Member", "seed", "frechet_distance", "Wall s", "State", "Model"]
+    setting = until(page, stack, """() => {
+        const cells = [...document.querySelectorAll("#sweep-settings-rows td")];
+        return !document.getElementById("sweep-settings-box").hidden && cells.length
+            && cells.map((td) => td.textContent);
+    }""", "the one setting over both seeds")
+    assert setting[1] == "1, 2"  # rank, seeds, mean, worst: only the seed varies
 
 
 def test_a_token_protected_service_in_a_narrow_window(token_stack, page):
