@@ -6,7 +6,6 @@ import io
 import numpy as np
 import pytest
 import torch
-import torchvision
 from PIL import Image
 
 from shared_models.config import GeneratorConfig
@@ -35,9 +34,17 @@ def decode(png: bytes) -> np.ndarray:
     return np.asarray(image)
 
 
+def make_grid(*args, **kwargs) -> torch.Tensor:
+    """torchvision's make_grid, imported when first used: torchvision takes a second to import,
+    and every test process collects this module."""
+    import torchvision.utils
+
+    return torchvision.utils.make_grid(*args, **kwargs)
+
+
 def torchvision_png(images: torch.Tensor, nrow: int, padding: int) -> bytes:
     """torchvision's layout of uint8 (n, 28, 28) images, saved by PIL as 8-bit grayscale."""
-    grid = torchvision.utils.make_grid(images[:, None].float(), nrow=nrow, padding=padding)[0]
+    grid = make_grid(images[:, None].float(), nrow=nrow, padding=padding)[0]
     buffer = io.BytesIO()
     Image.fromarray(grid.to(torch.uint8).numpy(), mode="L").save(
         buffer, format="PNG", compress_level=6
@@ -50,7 +57,7 @@ def test_grid_layout_matches_torchvision_make_grid(n, nrow, padding):
     images = torch.randint(0, 256, (n, 28, 28), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(n))
     ours = decode(grid_png(images, nrow, padding))
-    theirs = torchvision.utils.make_grid(images[:, None].float(), nrow=nrow, padding=padding)[0]
+    theirs = make_grid(images[:, None].float(), nrow=nrow, padding=padding)[0]
     assert np.array_equal(ours, theirs.to(torch.uint8).numpy())
 
 

@@ -1,10 +1,17 @@
+import itertools
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from shared_models.config import MAX_NETWORK_PARAMETERS, DiscriminatorConfig, GeneratorConfig
+from shared_models.config import (
+    MAX_NETWORK_PARAMETERS,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    network_configs,
+)
 from shared_models.networks import Discriminator, Generator, count_parameters, init_weights
 
 
@@ -196,3 +203,24 @@ def test_the_tutorials_networks_are_well_within_the_parameter_cap():
         GeneratorConfig(hidden=65536, channels=8192)  # refused before anything is built
     with pytest.raises(ValueError, match="must be an integer, got 5.0"):
         GeneratorConfig(kernel=5.0)  # type: ignore[arg-type]
+
+
+def test_each_smaller_size_keeps_the_layers_and_narrows_every_width():
+    """tutorial > half > small > tiny: the same layers (the state's names and ranks), every
+    width narrower, about a quarter of the parameters per halving of the convolutions."""
+    sizes = ["tutorial", "half", "small", "tiny"]
+    built = {size: network_configs(True, size) for size in sizes}
+    states = {}
+    for size, (generator_config, discriminator_config) in built.items():
+        with torch.device("meta"):
+            states[size] = {**Generator(generator_config).state_dict(),
+                            **{f"d.{k}": v for k, v in
+                               Discriminator(discriminator_config).state_dict().items()}}
+    for wider, narrower in itertools.pairwise(sizes):
+        assert states[wider].keys() == states[narrower].keys()
+        for name, tensor in states[wider].items():
+            smaller = states[narrower][name]
+            assert tensor.dim() == smaller.dim(), name
+            assert all(a >= b for a, b in zip(tensor.shape, smaller.shape, strict=True)), name
+    full, half = (built[size][0].parameter_count for size in ("tutorial", "half"))
+    assert 0.2 < half / full < 0.3, (half, full)
