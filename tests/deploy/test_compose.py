@@ -308,17 +308,18 @@ def test_worker_ping_answers_for_a_worker_of_this_host_while_it_runs(tmp_path):
     def answered(*options: str) -> bool:
         return dcgan_worker_ping(stack.env, tmp_path, *options) == 0
 
+    def ready(name: str) -> Callable[[], bool]:
+        return running(name, lambda: b"ready." in (stack.root / f"{name}.log").read_bytes())
+
     quick = ("--timeout", "1")  # a worker on a local broker answers in milliseconds
     try:
-        assert not answered(*quick), "no worker yet"
         stack.dcgan("elsewhere", "worker", "--name", "dcgan-1@another-host")
-        wait_for(running("elsewhere",
-                         lambda: b"ready." in (stack.root / "elsewhere.log").read_bytes()),
-                 120, "the other host's worker to be ready")
+        # asked while the other host's worker starts: up or not, it is no worker of this host
+        assert not answered(*quick), "no worker of this host yet"
+        wait_for(ready("elsewhere"), 120, "the other host's worker to be ready")
         assert not answered(*quick), "a node of another host answered"
         stack.dcgan("worker", "worker")
-        wait_for(running("worker", lambda: answered(*quick)), 120,
-                 "this host's worker to answer worker-ping", interval=1)
+        wait_for(ready("worker"), 120, "this host's worker to be ready")
         assert answered(), "the healthcheck's own command"
         stack.stop("worker")
         assert not answered(*quick), "the stopped worker answered"
