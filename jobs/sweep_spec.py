@@ -2,8 +2,9 @@
 
 Members are the grid's every combination (parameters in the order given), each tried with
 every one of ``variants`` in turn (partial specs: parameters that go together, such as a
-network size and the run length that suits it) and combined with ``random.count`` draws from ``random.ranges`` (uniform; whole numbers for integer parameters)
-and ``random.choices``, made with ``random.seed`` so the same spec always gives the same
+network size and the run length that suits it) and combined with ``random.count`` draws
+from ``random.ranges`` (uniform; whole numbers for integer parameters) and
+``random.choices``, made with ``random.seed`` so the same spec always gives the same
 members; at most ``budget`` of them, in that order. Every member is a job spec, validated
 when the sweep is created: a member that is not names itself in the error.
 """
