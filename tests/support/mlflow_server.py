@@ -32,7 +32,7 @@ def mlflow_server(folder: Path, startup_seconds: float = 120.0) -> Iterator[str]
     uri = f"http://127.0.0.1:{free_port()}"
     log_path = folder / "server.log"
     environment = {
-        # not the project's code: coverage's tracer would only slow its start (by about half)
+        # not the project's code: coverage's tracer would only slow its start
         **{name: value for name, value in os.environ.items()
            if name != "COVERAGE_PROCESS_CONFIG"},
         # the background job runner (a handful of huey processes) serves features the tests
