@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
 def follow(api: Any, sweep: dict[str, Any], interval: float) -> dict[str, Any]:
     """Poll the sweep until it ends, a line for each member whose state changes."""
     seen: dict[int, str] = {}
-    names = swept(sweep["spec"])
+    names = sweep["varied"]
     while True:
         for member in sorted(sweep["members"], key=lambda row: row["member"]):
             if seen.get(member["member"]) != member["state"]:
@@ -118,17 +118,9 @@ def follow(api: Any, sweep: dict[str, Any], interval: float) -> dict[str, Any]:
         sweep = reply.json()
 
 
-def swept(spec: dict[str, Any]) -> list[str]:
-    """The parameters a sweep varies."""
-    drawn = spec.get("random") or {}
-    variants = [name for variant in spec.get("variants", ()) for name in variant]
-    return sorted({*spec.get("grid", {}), *variants, *drawn.get("ranges", {}),
-                   *drawn.get("choices", {})})
-
-
 def table(sweep: dict[str, Any]) -> str:
     rank_by = sweep["spec"]["rank_by"]
-    names = swept(sweep["spec"])
+    names = sweep["varied"]
     lines = [f"sweep {sweep['id']}: {sweep['state']}, ranked by {rank_by}"]
     header = ["rank", "member", *names, rank_by, "wall_s", "state", "model"]
     rows = [[str(m["rank"] or "-"), str(m["member"]),

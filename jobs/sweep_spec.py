@@ -86,6 +86,12 @@ class SweepSpec(BaseModel):
     _whole_numbers = field_validator(
         "parallel", "budget", "score_samples", mode="before")(whole_number)
 
+    def swept(self) -> list[str]:
+        """The parameters it varies (grid, variants, random draws), each once, in that order."""
+        drawn = [*self.random.ranges, *self.random.choices] if self.random else []
+        named = [*self.grid, *(name for variant in self.variants for name in variant), *drawn]
+        return list(dict.fromkeys(named))
+
 
 class SweepError(ValueError):
     """The sweep cannot run as asked; the message says which part and why."""
@@ -93,9 +99,7 @@ class SweepError(ValueError):
 
 def members(spec: SweepSpec) -> list[dict[str, Any]]:
     """Each member's job spec as JSON (validated; defaults left out), in order."""
-    for name in [*spec.grid, *(name for variant in spec.variants for name in variant),
-                 *(spec.random.ranges if spec.random else ()),
-                 *(spec.random.choices if spec.random else ())]:
+    for name in spec.swept():
         if name not in SWEPT:
             raise SweepError(f"{name!r} is not a job parameter (one of {', '.join(sorted(SWEPT))})")
     if any(not values for values in spec.grid.values()):

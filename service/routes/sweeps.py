@@ -56,6 +56,8 @@ class SweepView(BaseModel):
     created_at: datetime
     updated_at: datetime
     spec: SweepSpec
+    varied: list[str] = Field(description="the parameters it varies (grid, variants, random "
+                              "draws), sorted")
     members: list[MemberView] = Field(description="ranked: the best first")
     settings: list[SettingView] = Field(
         description="the settings tried, each over the seeds it ran with, ranked by the mean")
@@ -67,9 +69,10 @@ def view(controller: SweepController, sweep: SweepRecord) -> SweepView:
         ranked = sweep.result["ranking"]
     else:
         ranked = ranking(sweep, controller.sweeps.member_jobs(sweep.id), controller.records)
+    spec = SweepSpec.model_validate(sweep.spec)
     return SweepView(
         id=sweep.id, state=sweep.state, created_at=utc(sweep.created_at),
-        updated_at=utc(sweep.updated_at), spec=SweepSpec.model_validate(sweep.spec),
+        updated_at=utc(sweep.updated_at), spec=spec, varied=sorted(spec.swept()),
         members=[MemberView.model_validate(row) for row in ranked],
         settings=[SettingView.model_validate(group)
                   for group in by_setting(ranked, sweep.rank_by)],

@@ -23,13 +23,6 @@ function shown(value) {
   return typeof value === "number" && !Number.isInteger(value) ? value.toPrecision(4) : String(value);
 }
 
-function swept(spec) {
-  const random = spec.random || {};
-  const variants = (spec.variants || []).flatMap((variant) => Object.keys(variant));
-  return [...new Set([...Object.keys(spec.grid || {}), ...variants,
-    ...Object.keys(random.ranges || {}), ...Object.keys(random.choices || {})])].sort();
-}
-
 function headings(names) {
   return names.map((name) => {
     const th = document.createElement("th");
@@ -79,7 +72,7 @@ export class SweepPanel {
     const sweep = this.sweeps.find((s) => s.id === $("sweep-select").value) || this.sweeps[0];
     if (!sweep) return; // the panel keeps saying how to start one
     $("sweep-id").textContent = sweep.id;
-    const names = swept(sweep.spec);
+    const names = sweep.varied;
     const done = sweep.members.filter((m) => ENDED.includes(m.state));
     $("sweep-summary").textContent = `${sweep.state}: ${done.length} of ${sweep.members.length} `
       + `members ran, ranked by ${sweep.spec.rank_by}`
